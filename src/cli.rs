@@ -1,0 +1,79 @@
+//! Command-line parsing (clap derive) and dispatch. Parsing is two-stage, as in ripgrep: clap
+//! gives raw flags, and each command validates them into its own configuration before running.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for bad input, a malformed file, or a command that is not available in this build.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for a run that completed but found failures.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Deterministic simulator and conformance kit for Endgrate-style transfer APIs.
+#[derive(Debug, Parser)]
+#[command(name = "transfersim", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The product's jobs. With no subcommand, `check` runs on the in-memory target.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the conformance scenario suite against a target (in-memory by default).
+    Check(CheckArgs),
+    /// Serve the in-memory implementation over HTTP, with embedded mock providers.
+    Serve(PassThroughArgs),
+    /// Serve the hubspot and salesforce mock providers standalone.
+    Providers(PassThroughArgs),
+    /// Run seeded random workloads with faults, check invariants and shrink failures.
+    Fuzz(PassThroughArgs),
+    /// Generate load against a target and report throughput and latency.
+    Load(PassThroughArgs),
+}
+
+/// Flags of `check`.
+#[derive(Debug, clap::Args, Default)]
+pub struct CheckArgs {
+    /// `memory` (the default) or the base URL of a deployment.
+    #[arg(long, default_value = "memory")]
+    pub target: String,
+}
+
+/// Flags of commands that are not built yet: accepted, so `--help` works, and then refused.
+#[derive(Debug, clap::Args)]
+pub struct PassThroughArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+/// Parses the command line, runs the command and maps its outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Runs one parsed command line; `Ok` carries the exit code of a run that completed.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let command = cli.command.unwrap_or(Command::Check(CheckArgs {
+        target: "memory".to_owned(),
+    }));
+    match command {
+        Command::Check(_) => not_built("check", 6),
+        Command::Serve(_) => not_built("serve", 7),
+        Command::Providers(_) => not_built("providers", 3),
+        Command::Fuzz(_) => not_built("fuzz", 8),
+        Command::Load(_) => not_built("load", 9),
+    }
+}
+
+fn not_built(command: &str, issue: u32) -> anyhow::Result<u8> {
+    anyhow::bail!("`transfersim {command}` is not built yet (tracked in issue {issue})")
+}

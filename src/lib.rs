@@ -1,0 +1,5 @@
+//! The root package of transfersim: the command-line interface and, as they land, the scenario
+//! runner, its targets, reports and the serve driver. The in-memory service itself lives in
+//! `transfersim-sim`; the mock providers in `transfersim-mock-providers`.
+
+pub mod cli;
