@@ -1,0 +1,125 @@
+//! The per-provider connector: how a transfer's pages and batches become provider requests in
+//! the provider's wire format, and how answers become records and item results.
+//!
+//! **Boundary:** a connector builds and parses bytes only. It never decides retries, pacing,
+//! ordering or time; the engine's pipeline does, the same way for every provider.
+
+use std::fmt::Debug;
+
+use bytes::Bytes;
+use serde_json::Value;
+use transfersim_mock_providers::{ProviderRequest, ProviderResponse};
+
+use crate::schema::{EndgrateType, RecordData};
+
+/// What a connector needs to address one request.
+#[derive(Debug, Clone)]
+pub struct RequestContext<'a> {
+    /// The provider base URL the session was configured with (no trailing slash).
+    pub base_url: &'a str,
+    pub endgrate_type: EndgrateType,
+    /// The current access token, for connectors that authenticate.
+    pub access_token: Option<&'a str>,
+}
+
+/// One pulled record, mapped to the session schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PulledRecord {
+    pub id: String,
+    pub data: serde_json::Map<String, Value>,
+}
+
+/// One page of a pull.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PulledPage {
+    pub records: Vec<PulledRecord>,
+    /// The cursor of the next page, `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A push item as the connector sees it: where it goes and what it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingItem {
+    /// Position in the transfer's `transfer_data`.
+    pub index: usize,
+    /// Provider record id: an update.
+    pub id: Option<String>,
+    /// External id to upsert on (the caller's `internal_id`, or one derived from the transfer).
+    pub external_id: String,
+    pub data: RecordData,
+}
+
+/// The provider's verdict on one pushed item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemResult {
+    pub index: usize,
+    pub outcome: Result<ItemWritten, String>,
+}
+
+/// A written item: its provider id and whether the provider created it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemWritten {
+    pub id: String,
+    pub created: bool,
+}
+
+/// An answer the connector could not use: the batch or page fails as `upstream` at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unusable(pub String);
+
+/// A provider's side of the pipeline. Object-safe, so the engine keeps one per provider name.
+pub trait Connector: Debug {
+    /// Items per logical push batch (the provider's maximum).
+    fn push_batch_size(&self) -> usize;
+    /// Records per pull page the connector asks for.
+    fn pull_page_size(&self) -> usize;
+    /// The request for the pull page at `cursor` (`None` for the first page).
+    fn pull_request(&self, context: &RequestContext<'_>, cursor: Option<&str>) -> ProviderRequest;
+    /// Parses a 2xx answer to [`Connector::pull_request`].
+    fn parse_pull(
+        &self,
+        context: &RequestContext<'_>,
+        response: &ProviderResponse,
+    ) -> Result<PulledPage, Unusable>;
+    /// Splits one logical batch into provider requests (for example updates and upserts apart),
+    /// each with the positions (within `items`) it carries. Sent in order, one at a time.
+    fn push_requests(
+        &self,
+        context: &RequestContext<'_>,
+        items: &[OutgoingItem],
+    ) -> Vec<(Vec<usize>, ProviderRequest)>;
+    /// Parses a 2xx answer to one request of [`Connector::push_requests`] for `items` (the ones it
+    /// carried). Returns one result per item.
+    fn parse_push(
+        &self,
+        context: &RequestContext<'_>,
+        items: &[OutgoingItem],
+        response: &ProviderResponse,
+    ) -> Result<Vec<ItemResult>, Unusable>;
+}
+
+/// Builds a JSON request; connectors share it.
+pub fn json_request(
+    method: http::Method,
+    url: String,
+    token: Option<&str>,
+    body: &Value,
+) -> ProviderRequest {
+    let bytes = if body.is_null() {
+        Bytes::new()
+    } else {
+        Bytes::from(body.to_string())
+    };
+    let mut builder = http::Request::builder().method(method).uri(url);
+    if !bytes.is_empty() {
+        builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    if let Some(token) = token {
+        builder = builder.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    match builder.body(bytes) {
+        Ok(request) => request,
+        // Only an unparsable URL can fail here; a connector's URL comes from a validated base.
+        Err(error) => panic!("connector built an invalid request: {error}"),
+    }
+}

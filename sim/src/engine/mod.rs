@@ -1,0 +1,1488 @@
+//! The engine: sessions, transfers, the per-session queue, the provider pipeline, synchronous
+//! calls and error records, as a pure state machine.
+//!
+//! Every input carries `now`. Inputs are API commands (methods below), provider outcomes
+//! ([`Engine::on_provider_outcome`]) and timer firings ([`Engine::fire_next_timer`]); outputs
+//! ([`Output`]) are provider requests to send, synchronous answers and trace lines, drained with
+//! [`Engine::take_outputs`].
+//!
+//! **Invariant:** the engine decides only from its inputs: no IO, no clock, no OS randomness, no
+//! hash-map iteration. Same inputs, same outputs.
+//!
+//! **Invariant:** a session runs at most one transfer at a time, and a transfer has at most one
+//! provider request in flight.
+
+mod types;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use base64::Engine as _;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use transfersim_mock_providers::{Millis, Outcome, ProviderResponse};
+
+pub use types::*;
+
+use crate::connector::{Connector, ItemResult, OutgoingItem, RequestContext};
+use crate::limits::{
+    PROVIDER_ATTEMPTS_MAX, PROVIDER_BACKOFF_MS, QUEUED_TRANSFERS_MAX, RATE_LIMITED_GIVE_UP_MS,
+    SESSION_LIFETIME_MS, SYNCHRONOUS_CAP_MS,
+};
+#[cfg(feature = "mutations")]
+use crate::mutations::Mutation;
+use crate::schema::{self, EndgrateType};
+use crate::time::{HOUR_MS, SECOND_MS};
+
+/// Whether the engine runs with the named mutation. Without the `mutations` feature this is
+/// `false` and the mutation names do not exist.
+macro_rules! mutant {
+    ($engine:expr, $name:ident) => {{
+        #[cfg(feature = "mutations")]
+        let on = $engine.config.mutation == Some(Mutation::$name);
+        #[cfg(not(feature = "mutations"))]
+        let on = false;
+        on
+    }};
+}
+
+/// How an engine instance is set up.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Root of every id and secret the engine mints.
+    pub seed: u64,
+    /// Keys valid from the start.
+    pub api_keys: Vec<String>,
+    /// The webhook secret of the keys above (`whsec_...`); minted per key when absent.
+    pub webhook_secret: Option<String>,
+    /// Whether the driver's clock is virtual (test helpers may advance it).
+    pub virtual_clock: bool,
+    /// The one deliberate bug this instance runs with.
+    #[cfg(feature = "mutations")]
+    pub mutation: Option<Mutation>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            api_keys: vec!["test_key".to_owned()],
+            webhook_secret: None,
+            virtual_clock: true,
+            #[cfg(feature = "mutations")]
+            mutation: None,
+        }
+    }
+}
+
+/// A caller's mistake or a lookup that found nothing; the API layer maps each to its status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("Invalid or expired session.")]
+    SessionNotFound,
+    #[error("Transfer not found.")]
+    TransferNotFound,
+    #[error("Unknown endgrate_type for this session.")]
+    UnknownEndgrateType,
+    #[error("This session does not support {} transfers.", .0.as_str())]
+    WrongDirection(Direction),
+    #[error("Session not yet configured.")]
+    NotConfigured,
+    #[error("Transfer has not yet completed.")]
+    NotCompleted,
+    #[error("Too many queued transfers.")]
+    QueueFull,
+    #[error("This transfer is a {} transfer; use /api/{}/data.", .0.as_str(), .0.as_str())]
+    DataDirectionMismatch(Direction),
+    #[error("endgrate_type does not match the transfer's type.")]
+    EndgrateTypeMismatch,
+    #[error("The session was initiated for provider {0}.")]
+    ProviderMismatch(&'static str),
+    /// A field failed validation: (field path, what is wrong).
+    #[error("{0}: {1}")]
+    Field(String, String),
+}
+
+/// A timer the engine has set, ordered by time, then class, then creation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    at: Millis,
+    class: u8,
+    seq: u64,
+    kind: TimerKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    /// A session's 72 h lifetime ends.
+    Expire(Id),
+    /// A transfer's wait (backoff or rate limit) ends; resend its current request.
+    Resume(Id),
+    /// A synchronous call reaches its cap.
+    SyncCap(u64),
+}
+
+impl TimerKind {
+    /// Expiry first at an instant; caps last, so that a completion at the cap's instant wins.
+    fn class(&self) -> u8 {
+        match self {
+            TimerKind::Expire(_) => 0,
+            TimerKind::Resume(_) => 1,
+            TimerKind::SyncCap(_) => 2,
+        }
+    }
+}
+
+/// An open synchronous trigger.
+#[derive(Debug, Clone)]
+struct SyncCall {
+    transfer_id: Id,
+    session_id: Id,
+}
+
+/// Per-key state.
+#[derive(Debug, Clone, Default)]
+struct KeyState {
+    webhook_secret: Option<String>,
+}
+
+/// The pure transfer service.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    connectors: BTreeMap<ProviderName, Box<dyn Connector>>,
+    rng: ChaCha8Rng,
+    keys: BTreeMap<String, KeyState>,
+    sessions: BTreeMap<Id, Session>,
+    transfers: BTreeMap<Id, Transfer>,
+    errors: Vec<ErrorRecord>,
+    timers: BTreeSet<Timer>,
+    timer_seq: u64,
+    sync_calls: BTreeMap<u64, SyncCall>,
+    next_sync_call: u64,
+    in_flight: BTreeMap<u64, Id>,
+    next_provider_call: u64,
+    outputs: VecDeque<Output>,
+}
+
+impl Engine {
+    /// A fresh engine with the keys of `config` and no connectors.
+    pub fn new(config: EngineConfig) -> Self {
+        let mut keys = BTreeMap::new();
+        for key in &config.api_keys {
+            keys.insert(
+                key.clone(),
+                KeyState {
+                    webhook_secret: config.webhook_secret.clone(),
+                },
+            );
+        }
+        Self {
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            config,
+            connectors: BTreeMap::new(),
+            keys,
+            sessions: BTreeMap::new(),
+            transfers: BTreeMap::new(),
+            errors: Vec::new(),
+            timers: BTreeSet::new(),
+            timer_seq: 0,
+            sync_calls: BTreeMap::new(),
+            next_sync_call: 1,
+            in_flight: BTreeMap::new(),
+            next_provider_call: 1,
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// Installs the connector that serves `provider`'s sessions.
+    pub fn set_connector(&mut self, provider: ProviderName, connector: Box<dyn Connector>) {
+        self.connectors.insert(provider, connector);
+    }
+
+    /// The configuration this engine runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    // ----- Driver interface -------------------------------------------------------------------
+
+    /// Drains the outputs produced so far, oldest first.
+    pub fn take_outputs(&mut self) -> Vec<Output> {
+        self.outputs.drain(..).collect()
+    }
+
+    /// The earliest timer as (time, class). At one instant a driver runs its own events (API
+    /// calls, provider outcomes) before the engine's timers, and timers in (time, class) order.
+    pub fn next_timer(&self) -> Option<(Millis, u8)> {
+        self.timers.first().map(|timer| (timer.at, timer.class))
+    }
+
+    /// Fires the earliest timer if it is due at `now`. Returns whether one fired.
+    pub fn fire_next_timer(&mut self, now: Millis) -> bool {
+        let Some(timer) = self.timers.first().cloned() else {
+            return false;
+        };
+        if timer.at > now {
+            return false;
+        }
+        self.timers.remove(&timer);
+        match timer.kind {
+            TimerKind::Expire(session_id) => self.end_session(now, &session_id, "expired"),
+            TimerKind::Resume(transfer_id) => {
+                if let Some(transfer) = self.transfers.get_mut(&transfer_id)
+                    && transfer.step == Step::Waiting
+                {
+                    transfer.step = Step::Idle;
+                    self.send_current(now, &transfer_id);
+                }
+            }
+            TimerKind::SyncCap(call) => {
+                if let Some(open) = self.sync_calls.remove(&call) {
+                    self.trace(format!("sync call {call} capped at 300 s"));
+                    self.outputs.push_back(Output::SyncAnswer {
+                        call,
+                        transfer_id: open.transfer_id,
+                        end: SyncEnd::Capped,
+                    });
+                }
+            }
+        }
+        true
+    }
+
+    /// Answers every open synchronous call with 503, for a server shutting down. The transfers
+    /// go on.
+    pub fn shut_down(&mut self) {
+        for (call, open) in std::mem::take(&mut self.sync_calls) {
+            self.outputs.push_back(Output::SyncAnswer {
+                call,
+                transfer_id: open.transfer_id,
+                end: SyncEnd::ShuttingDown,
+            });
+        }
+    }
+
+    // ----- Keys -------------------------------------------------------------------------------
+
+    /// Whether `key` is a valid API key.
+    pub fn is_key(&self, key: &str) -> bool {
+        self.keys.contains_key(key)
+    }
+
+    /// Mints a fresh key with no state (test helper `api_keys`).
+    pub fn mint_api_key(&mut self) -> String {
+        loop {
+            let key = format!("sk_test_{}", self.random_hex(24));
+            if !self.keys.contains_key(&key) {
+                self.keys.insert(key.clone(), KeyState::default());
+                return key;
+            }
+        }
+    }
+
+    /// The key's webhook secret, created on first use and stable after.
+    pub fn webhook_secret(&mut self, key: &str) -> String {
+        if let Some(secret) = self
+            .keys
+            .get(key)
+            .and_then(|state| state.webhook_secret.clone())
+        {
+            return secret;
+        }
+        let bytes: [u8; 24] = self.rng.random();
+        let secret = format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        );
+        self.keys.entry(key.to_owned()).or_default().webhook_secret = Some(secret.clone());
+        secret
+    }
+
+    // ----- Sessions ---------------------------------------------------------------------------
+
+    /// Creates a session. `initiate` of any flavour.
+    pub fn initiate(&mut self, now: Millis, key: &str, request: InitiateRequest) -> Id {
+        let id = self.mint_id();
+        if !request.save_session {
+            self.set_timer(now + SESSION_LIFETIME_MS, TimerKind::Expire(id.clone()));
+        }
+        self.trace(format!("session {id} initiated ({:?})", request.kind));
+        self.sessions.insert(
+            id.clone(),
+            Session {
+                id: id.clone(),
+                key: key.to_owned(),
+                kind: request.kind,
+                types: request.types,
+                provider: request.provider,
+                created_at: now,
+                save_session: request.save_session,
+                sync: request.sync,
+                webhook_concurrency: request.webhook_concurrency,
+                label: request.label,
+                webhooks: request.webhooks,
+                binding: None,
+                needs_reauthentication: false,
+                queue: VecDeque::new(),
+                running: None,
+                internal_ids: BTreeMap::new(),
+                baselines: BTreeMap::new(),
+            },
+        );
+        id
+    }
+
+    /// The session `id` as seen by `key` at `now`: foreign, unknown and expired are all absent.
+    pub fn session(&self, now: Millis, key: &str, id: &str) -> Option<&Session> {
+        self.sessions
+            .get(id)
+            .filter(|session| session.key == key && !Self::expired(session, now))
+    }
+
+    fn expired(session: &Session, now: Millis) -> bool {
+        !session.save_session && now >= session.created_at + SESSION_LIFETIME_MS
+    }
+
+    /// The configuration body of CONTRACT.md section 2.
+    pub fn configuration(&self, now: Millis, key: &str, id: &str) -> Result<Value, EngineError> {
+        let session = self
+            .session(now, key, id)
+            .ok_or(EngineError::SessionNotFound)?;
+        Self::configuration_body(session).ok_or(EngineError::NotConfigured)
+    }
+
+    fn configuration_body(session: &Session) -> Option<Value> {
+        let binding = session.binding.as_ref()?;
+        let method = if session.kind == SessionKind::Push {
+            "EXPORT"
+        } else {
+            "IMPORT"
+        };
+        let schemas: serde_json::Map<String, Value> = session
+            .types
+            .iter()
+            .map(|ty| {
+                let entry = json!({
+                    "integration": format!("{}-{}", binding.provider.as_str(), ty.as_str()),
+                    "integration_info": {"method": method, "endgrate_type": ty.as_str()},
+                    "schema": ty.json_schema(),
+                });
+                (ty.as_str().to_owned(), entry)
+            })
+            .collect();
+        let status = if session.needs_reauthentication {
+            "needs_reauthentication"
+        } else {
+            "configured"
+        };
+        Some(json!({
+            "success": true,
+            "session_id": session.id,
+            "status": status,
+            "endgrate": {"provider": binding.provider.as_str(), "provider_info": binding.provider.info()},
+            "schemas": schemas,
+            "passthrough_schemas": {},
+        }))
+    }
+
+    /// Binds a provider account to a session (the hosted flow, or the test helper), releasing
+    /// its queued transfers. Re-configuring replaces credentials and clears re-authentication.
+    pub fn configure(
+        &mut self,
+        now: Millis,
+        key: &str,
+        request: ConfigureRequest,
+    ) -> Result<Value, EngineError> {
+        let session = self
+            .sessions
+            .get_mut(&request.session_id)
+            .filter(|session| session.key == key && !Self::expired(session, now))
+            .ok_or(EngineError::SessionNotFound)?;
+        if let Some(wanted) = session.provider
+            && wanted != request.provider
+        {
+            return Err(EngineError::ProviderMismatch(wanted.as_str()));
+        }
+        let first = session.binding.is_none();
+        session.binding = Some(Binding {
+            provider: request.provider,
+            base_url: request.base_url.trim_end_matches('/').to_owned(),
+            credentials: request.credentials,
+        });
+        session.needs_reauthentication = false;
+        let body = Self::configuration_body(session).unwrap_or(Value::Null);
+        let session_id = session.id.clone();
+        self.trace(format!(
+            "session {session_id} {} with {}",
+            if first { "configured" } else { "re-configured" },
+            request.provider.as_str()
+        ));
+        self.pump(now, &session_id);
+        Ok(body)
+    }
+
+    /// Deletes a session and everything of it.
+    pub fn delete_session(&mut self, now: Millis, key: &str, id: &str) -> Result<(), EngineError> {
+        self.session(now, key, id)
+            .ok_or(EngineError::SessionNotFound)?;
+        self.end_session(now, id, "deleted");
+        Ok(())
+    }
+
+    /// Removes a session (delete or expiry): cancels its transfers, removes them, answers open
+    /// synchronous calls with 404 and drops pending work.
+    fn end_session(&mut self, _now: Millis, session_id: &str, why: &str) {
+        let Some(session) = self.sessions.remove(session_id) else {
+            return;
+        };
+        self.trace(format!("session {session_id} {why}"));
+        let doomed: Vec<Id> = self
+            .transfers
+            .values()
+            .filter(|transfer| transfer.session_id == session.id)
+            .map(|transfer| transfer.id.clone())
+            .collect();
+        for transfer_id in &doomed {
+            self.transfers.remove(transfer_id);
+        }
+        self.in_flight
+            .retain(|_, transfer_id| !doomed.contains(transfer_id));
+        self.timers.retain(|timer| match &timer.kind {
+            TimerKind::Resume(transfer_id) => !doomed.contains(transfer_id),
+            TimerKind::Expire(id) => id != session_id,
+            TimerKind::SyncCap(_) => true,
+        });
+        let gone: Vec<u64> = self
+            .sync_calls
+            .iter()
+            .filter(|(_, open)| open.session_id == session.id)
+            .map(|(call, _)| *call)
+            .collect();
+        for call in gone {
+            if let Some(open) = self.sync_calls.remove(&call) {
+                self.outputs.push_back(Output::SyncAnswer {
+                    call,
+                    transfer_id: open.transfer_id,
+                    end: SyncEnd::SessionGone,
+                });
+            }
+        }
+        self.errors.retain(|error| error.session_id != session.id);
+    }
+
+    // ----- Transfers --------------------------------------------------------------------------
+
+    /// Triggers a transfer, after the checks of CONTRACT.md section 8 that need the session
+    /// (session, direction, type, items, queue limit, in that order).
+    pub fn trigger(
+        &mut self,
+        now: Millis,
+        key: &str,
+        request: TriggerRequest,
+    ) -> Result<Triggered, EngineError> {
+        let session = self
+            .session(now, key, &request.session_id)
+            .ok_or(EngineError::SessionNotFound)?;
+        if !session.kind.allows(request.direction) {
+            return Err(EngineError::WrongDirection(request.direction));
+        }
+        let endgrate_type = EndgrateType::parse(&request.endgrate_type)
+            .filter(|ty| session.types.contains(ty))
+            .ok_or(EngineError::UnknownEndgrateType)?;
+        let mut items = Vec::new();
+        let mut filters = Vec::new();
+        match request.direction {
+            Direction::Push => {
+                for (index, raw) in request.transfer_data.iter().enumerate() {
+                    items.push(validate_push_item(endgrate_type, index, raw)?);
+                }
+            }
+            Direction::Pull => {
+                filters = schema::parse_params(endgrate_type, &request.params)
+                    .map_err(|(path, problem)| EngineError::Field(path, problem.to_owned()))?;
+            }
+        }
+        let queued = self
+            .transfers
+            .values()
+            .filter(|transfer| transfer.key == key && transfer.state == TransferState::Queued)
+            .count();
+        if queued >= QUEUED_TRANSFERS_MAX {
+            return Err(EngineError::QueueFull);
+        }
+        let transfer_id = self.mint_id();
+        let item_count = items.len();
+        self.transfers.insert(
+            transfer_id.clone(),
+            Transfer {
+                id: transfer_id.clone(),
+                key: key.to_owned(),
+                session_id: request.session_id.clone(),
+                direction: request.direction,
+                endgrate_type,
+                state: TransferState::Queued,
+                triggered_at: now,
+                started_at: None,
+                completed_at: None,
+                bypass_rate_limit: request.bypass_rate_limit,
+                webhooks: request.webhooks,
+                filters,
+                step: Step::Idle,
+                attempts: 0,
+                rate_limited_since: None,
+                error_count: 0,
+                outcomes: vec![None; item_count],
+                items,
+                batch_index: 0,
+                sub_request_index: 0,
+                batches_success: 0,
+                batches_fail: 0,
+                batch_had_failure: false,
+                cursor: None,
+                pulled: Vec::new(),
+                pages_read: 0,
+                pages_failed: 0,
+                records_read: 0,
+                seen: Vec::new(),
+            },
+        );
+        if let Some(session) = self.sessions.get_mut(&request.session_id) {
+            session.queue.push_back(transfer_id.clone());
+        }
+        self.trace(format!(
+            "transfer {transfer_id} triggered: {} {} ({item_count} items){}",
+            request.direction.as_str(),
+            endgrate_type.as_str(),
+            if request.synchronous {
+                ", synchronous"
+            } else {
+                ""
+            }
+        ));
+        let answer = if request.synchronous {
+            let call = self.next_sync_call;
+            self.next_sync_call += 1;
+            self.sync_calls.insert(
+                call,
+                SyncCall {
+                    transfer_id: transfer_id.clone(),
+                    session_id: request.session_id.clone(),
+                },
+            );
+            if !mutant!(self, SyncIgnoresCap) {
+                self.set_timer(now + SYNCHRONOUS_CAP_MS, TimerKind::SyncCap(call));
+            }
+            Triggered::Pending {
+                transfer_id: transfer_id.clone(),
+                call,
+            }
+        } else {
+            Triggered::Queued {
+                transfer_id: transfer_id.clone(),
+            }
+        };
+        self.pump(now, &request.session_id);
+        Ok(answer)
+    }
+
+    /// The transfer `id` as seen by `key` at `now`.
+    pub fn transfer(&self, now: Millis, key: &str, id: &str) -> Option<&Transfer> {
+        let transfer = self
+            .transfers
+            .get(id)
+            .filter(|transfer| transfer.key == key)?;
+        self.session(now, key, &transfer.session_id)?;
+        Some(transfer)
+    }
+
+    /// The transfer, if its results may be read: completed (or, under `data-before-complete`,
+    /// at all) and of the right direction and type.
+    pub fn readable_transfer(
+        &self,
+        now: Millis,
+        key: &str,
+        id: &str,
+        direction: Direction,
+        endgrate_type: Option<&str>,
+    ) -> Result<&Transfer, EngineError> {
+        let transfer = self
+            .transfer(now, key, id)
+            .ok_or(EngineError::TransferNotFound)?;
+        if transfer.direction != direction {
+            return Err(EngineError::DataDirectionMismatch(transfer.direction));
+        }
+        if let Some(wanted) = endgrate_type
+            && wanted != transfer.endgrate_type.as_str()
+        {
+            return Err(EngineError::EndgrateTypeMismatch);
+        }
+        if transfer.state != TransferState::Completed && !mutant!(self, DataBeforeComplete) {
+            return Err(EngineError::NotCompleted);
+        }
+        Ok(transfer)
+    }
+
+    /// `/api/statistics` for one transfer.
+    pub fn statistics(&self, now: Millis, key: &str, id: &str) -> Result<Value, EngineError> {
+        let transfer = self
+            .transfer(now, key, id)
+            .ok_or(EngineError::TransferNotFound)?;
+        let connector = self
+            .sessions
+            .get(&transfer.session_id)
+            .and_then(|session| session.binding.as_ref())
+            .and_then(|binding| self.connectors.get(&binding.provider));
+        let statistics = match transfer.direction {
+            Direction::Push => {
+                let batch_size = connector.map_or(0, |c| c.push_batch_size());
+                let batches = if batch_size == 0 {
+                    0
+                } else {
+                    transfer.items.len().div_ceil(batch_size) as u64
+                };
+                let done = transfer.batches_success + transfer.batches_fail;
+                let transferred = transfer
+                    .outcomes
+                    .iter()
+                    .flatten()
+                    .filter(|o| o.success)
+                    .count();
+                json!({
+                    "batch_size": batch_size,
+                    "batches": batches,
+                    "batches_queued": batches.saturating_sub(done),
+                    "batches_success": transfer.batches_success,
+                    "batches_fail": transfer.batches_fail,
+                    "records": transfer.items.len(),
+                    "records_transferred": transferred,
+                })
+            }
+            Direction::Pull => json!({
+                "batch_size": connector.map_or(0, |c| c.pull_page_size()),
+                "batches": transfer.pages_read + transfer.pages_failed,
+                "batches_queued": 0,
+                "batches_success": transfer.pages_read,
+                "batches_fail": transfer.pages_failed,
+                "records": transfer.records_read,
+                "records_transferred": transfer.pulled.len(),
+            }),
+        };
+        Ok(json!({
+            "success": true,
+            "transfer_id": transfer.id,
+            "session_id": transfer.session_id,
+            "method": if transfer.direction == Direction::Pull { "IMPORT" } else { "EXPORT" },
+            "completed": transfer.state == TransferState::Completed,
+            "state": transfer.state.as_str(),
+            "statistics": statistics,
+        }))
+    }
+
+    /// The key's error records, optionally filtered, newest last.
+    pub fn errors(
+        &self,
+        now: Millis,
+        key: &str,
+        session_id: Option<&str>,
+        transfer_id: Option<&str>,
+    ) -> Result<Vec<&ErrorRecord>, EngineError> {
+        if let Some(session_id) = session_id {
+            self.session(now, key, session_id)
+                .ok_or(EngineError::SessionNotFound)?;
+        }
+        if let Some(transfer_id) = transfer_id {
+            self.transfer(now, key, transfer_id)
+                .ok_or(EngineError::TransferNotFound)?;
+        }
+        Ok(self
+            .errors
+            .iter()
+            .filter(|error| error.key == key)
+            .filter(|error| self.session(now, key, &error.session_id).is_some())
+            .filter(|error| session_id.is_none_or(|id| error.session_id == id))
+            .filter(|error| transfer_id.is_none_or(|id| error.transfer_id.as_deref() == Some(id)))
+            .collect())
+    }
+
+    // ----- The pipeline -----------------------------------------------------------------------
+
+    /// Starts the session's next transfer if it may run now.
+    fn pump(&mut self, now: Millis, session_id: &str) {
+        let Some(session) = self.sessions.get_mut(session_id) else {
+            return;
+        };
+        if session.running.is_some() || session.queue.is_empty() {
+            return;
+        }
+        if session.binding.is_none() && !mutant!(self, QueueIgnoresConfiguration) {
+            return;
+        }
+        let next = if mutant!(self, FifoBroken) {
+            session.queue.pop_back()
+        } else {
+            session.queue.pop_front()
+        };
+        let Some(transfer_id) = next else {
+            return;
+        };
+        session.running = Some(transfer_id.clone());
+        let needs_reauthentication = session.needs_reauthentication;
+        let provider = session.binding.as_ref().map(|binding| binding.provider);
+        if let Some(transfer) = self.transfers.get_mut(&transfer_id) {
+            transfer.state = TransferState::Running;
+            transfer.started_at = Some(now);
+        }
+        self.trace(format!("transfer {transfer_id} started"));
+        if needs_reauthentication {
+            self.record_error(
+                now,
+                &transfer_id,
+                ErrorType::Authentication,
+                "The session needs re-authentication: configure it again.".to_owned(),
+                None,
+            );
+            self.complete(now, &transfer_id);
+            return;
+        }
+        match provider {
+            Some(provider) if self.connectors.contains_key(&provider) => {
+                self.send_current(now, &transfer_id)
+            }
+            Some(provider) => {
+                let text = format!(
+                    "No connector is installed for provider {}.",
+                    provider.as_str()
+                );
+                self.record_error(now, &transfer_id, ErrorType::Internal, text, None);
+                self.complete(now, &transfer_id);
+            }
+            None => {
+                self.record_error(
+                    now,
+                    &transfer_id,
+                    ErrorType::Internal,
+                    "The session has no configured provider.".to_owned(),
+                    None,
+                );
+                self.complete(now, &transfer_id);
+            }
+        }
+    }
+
+    /// Builds and sends the transfer's current request (a page, or one request of a batch).
+    fn send_current(&mut self, _now: Millis, transfer_id: &str) {
+        let Some(transfer) = self.transfers.get(transfer_id) else {
+            return;
+        };
+        let Some(binding) = self
+            .sessions
+            .get(&transfer.session_id)
+            .and_then(|s| s.binding.clone())
+        else {
+            return;
+        };
+        let Some(connector) = self.connectors.get(&binding.provider) else {
+            return;
+        };
+        let context = RequestContext {
+            base_url: &binding.base_url,
+            endgrate_type: transfer.endgrate_type,
+            access_token: None,
+        };
+        let (request, label) = match transfer.direction {
+            Direction::Pull => (
+                connector.pull_request(&context, transfer.cursor.as_deref()),
+                format!("page {}", transfer.pages_read + transfer.pages_failed + 1),
+            ),
+            Direction::Push => {
+                let batch = outgoing_batch(transfer, connector.push_batch_size());
+                let mut requests = connector.push_requests(&context, &batch);
+                if transfer.sub_request_index >= requests.len() {
+                    // Every request of this batch is done; cannot happen (advance_push moves on).
+                    return;
+                }
+                let (_, request) = requests.swap_remove(transfer.sub_request_index);
+                (
+                    request,
+                    format!(
+                        "batch {} request {}",
+                        transfer.batch_index + 1,
+                        transfer.sub_request_index + 1
+                    ),
+                )
+            }
+        };
+        let call = self.next_provider_call;
+        self.next_provider_call += 1;
+        self.in_flight.insert(call, transfer_id.to_owned());
+        if let Some(transfer) = self.transfers.get_mut(transfer_id) {
+            transfer.step = Step::InFlight(call);
+        }
+        self.trace(format!(
+            "transfer {transfer_id} {label}: {} {}",
+            request.method(),
+            request.uri().path()
+        ));
+        self.outputs
+            .push_back(Output::ProviderCall { call, request });
+    }
+
+    /// Takes the outcome of provider call `call`.
+    pub fn on_provider_outcome(&mut self, now: Millis, call: u64, outcome: Outcome) {
+        let Some(transfer_id) = self.in_flight.remove(&call) else {
+            return; // Its transfer was cancelled meanwhile.
+        };
+        let Some(transfer) = self.transfers.get(&transfer_id) else {
+            return;
+        };
+        if let Some(session) = self.sessions.get(&transfer.session_id)
+            && Self::expired(session, now)
+        {
+            let session_id = session.id.clone();
+            self.end_session(now, &session_id, "expired");
+            return;
+        }
+        if let Some(transfer) = self.transfers.get_mut(&transfer_id) {
+            transfer.step = Step::Idle;
+        }
+        match outcome {
+            Outcome::Timeout => self.transient_failure(
+                now,
+                &transfer_id,
+                "the provider did not answer within 30 s".to_owned(),
+            ),
+            Outcome::Dropped => self.transient_failure(
+                now,
+                &transfer_id,
+                "the provider dropped the connection".to_owned(),
+            ),
+            Outcome::Answer(response) => self.on_answer(now, &transfer_id, response),
+        }
+    }
+
+    fn on_answer(&mut self, now: Millis, transfer_id: &str, response: ProviderResponse) {
+        let status = response.status().as_u16();
+        if let Some(wait_ms) = rate_limit_wait(&response) {
+            self.rate_limited(now, transfer_id, wait_ms);
+            return;
+        }
+        if let Some(transfer) = self.transfers.get_mut(transfer_id) {
+            transfer.rate_limited_since = None;
+        }
+        if status >= 500 {
+            self.transient_failure(now, transfer_id, format!("the provider answered {status}"));
+            return;
+        }
+        if status == 401 {
+            self.step_failed(
+                now,
+                transfer_id,
+                ErrorType::Authentication,
+                "The provider refused the credentials (401).".to_owned(),
+            );
+            return;
+        }
+        if !(200..300).contains(&status) {
+            self.step_failed(
+                now,
+                transfer_id,
+                ErrorType::Upstream,
+                format!(
+                    "The provider answered {status}: {}",
+                    snippet(response.body())
+                ),
+            );
+            return;
+        }
+        let Some(transfer) = self.transfers.get(transfer_id) else {
+            return;
+        };
+        let Some(binding) = self
+            .sessions
+            .get(&transfer.session_id)
+            .and_then(|s| s.binding.clone())
+        else {
+            return;
+        };
+        let Some(connector) = self.connectors.get(&binding.provider) else {
+            return;
+        };
+        let context = RequestContext {
+            base_url: &binding.base_url,
+            endgrate_type: transfer.endgrate_type,
+            access_token: None,
+        };
+        match transfer.direction {
+            Direction::Pull => match connector.parse_pull(&context, &response) {
+                Ok(page) => self.on_page(now, transfer_id, page),
+                Err(unusable) => self.step_failed(
+                    now,
+                    transfer_id,
+                    ErrorType::Upstream,
+                    format!("The provider's answer was not usable: {}", unusable.0),
+                ),
+            },
+            Direction::Push => {
+                let batch = outgoing_batch(transfer, connector.push_batch_size());
+                let requests = connector.push_requests(&context, &batch);
+                let carried: Vec<OutgoingItem> = requests
+                    .get(transfer.sub_request_index)
+                    .map(|(positions, _)| {
+                        positions
+                            .iter()
+                            .filter_map(|&p| batch.get(p).cloned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                match connector.parse_push(&context, &carried, &response) {
+                    Ok(results) => self.on_push_results(now, transfer_id, &carried, results),
+                    Err(unusable) => self.step_failed(
+                        now,
+                        transfer_id,
+                        ErrorType::Upstream,
+                        format!("The provider's answer was not usable: {}", unusable.0),
+                    ),
+                }
+            }
+        }
+    }
+
+    /// A rate-limit answer: wait and resend the same request, burning no attempt, for up to 24 h.
+    fn rate_limited(&mut self, now: Millis, transfer_id: &str, wait_ms: Millis) {
+        let Some(transfer) = self.transfers.get_mut(transfer_id) else {
+            return;
+        };
+        let since = *transfer.rate_limited_since.get_or_insert(now);
+        if now.saturating_sub(since) >= RATE_LIMITED_GIVE_UP_MS {
+            transfer.rate_limited_since = None;
+            self.step_failed(
+                now,
+                transfer_id,
+                ErrorType::Upstream,
+                "The provider answered only with rate limits for 24 h.".to_owned(),
+            );
+            return;
+        }
+        transfer.step = Step::Waiting;
+        self.trace(format!(
+            "transfer {transfer_id} rate-limited; resending in {} ms",
+            wait_ms
+        ));
+        self.set_timer(now + wait_ms, TimerKind::Resume(transfer_id.to_owned()));
+    }
+
+    /// A 5xx, timeout or dropped connection: back off and resend, or fail after the last attempt.
+    fn transient_failure(&mut self, now: Millis, transfer_id: &str, what: String) {
+        let Some(transfer) = self.transfers.get_mut(transfer_id) else {
+            return;
+        };
+        transfer.attempts += 1;
+        if transfer.attempts >= PROVIDER_ATTEMPTS_MAX {
+            let text =
+                format!("The provider request failed {PROVIDER_ATTEMPTS_MAX} times; last: {what}.");
+            self.step_failed(now, transfer_id, ErrorType::Upstream, text);
+            return;
+        }
+        let wait_ms = PROVIDER_BACKOFF_MS[(transfer.attempts - 1) as usize];
+        transfer.step = Step::Waiting;
+        let attempt = transfer.attempts;
+        self.trace(format!(
+            "transfer {transfer_id} attempt {attempt} failed ({what}); retry in {wait_ms} ms"
+        ));
+        self.set_timer(now + wait_ms, TimerKind::Resume(transfer_id.to_owned()));
+    }
+
+    /// The current page or batch request failed for good: one error record; a push goes on with
+    /// its next request, a pull ends.
+    fn step_failed(&mut self, now: Millis, transfer_id: &str, error_type: ErrorType, text: String) {
+        self.record_error(now, transfer_id, error_type, text.clone(), None);
+        let Some(transfer) = self.transfers.get(transfer_id) else {
+            return;
+        };
+        match transfer.direction {
+            Direction::Pull => {
+                if let Some(transfer) = self.transfers.get_mut(transfer_id) {
+                    transfer.pages_failed += 1;
+                }
+                self.complete(now, transfer_id);
+            }
+            Direction::Push => {
+                let Some(batch_size) = self.batch_size_of(transfer) else {
+                    return;
+                };
+                let batch = outgoing_batch(transfer, batch_size);
+                let carried = self.carried_positions(transfer, &batch);
+                if let Some(transfer) = self.transfers.get_mut(transfer_id) {
+                    for position in carried {
+                        if let Some(item) = batch.get(position) {
+                            transfer.outcomes[item.index] = Some(PushOutcome {
+                                success: false,
+                                id: None,
+                                created: None,
+                                error: Some((error_type, text.clone())),
+                            });
+                        }
+                    }
+                    transfer.batch_had_failure = true;
+                }
+                self.next_push_request(now, transfer_id);
+            }
+        }
+    }
+
+    fn batch_size_of(&self, transfer: &Transfer) -> Option<usize> {
+        let binding = self.sessions.get(&transfer.session_id)?.binding.as_ref()?;
+        Some(self.connectors.get(&binding.provider)?.push_batch_size())
+    }
+
+    fn carried_positions(&self, transfer: &Transfer, batch: &[OutgoingItem]) -> Vec<usize> {
+        let Some(binding) = self
+            .sessions
+            .get(&transfer.session_id)
+            .and_then(|s| s.binding.as_ref())
+        else {
+            return Vec::new();
+        };
+        let Some(connector) = self.connectors.get(&binding.provider) else {
+            return Vec::new();
+        };
+        let context = RequestContext {
+            base_url: &binding.base_url,
+            endgrate_type: transfer.endgrate_type,
+            access_token: None,
+        };
+        connector
+            .push_requests(&context, batch)
+            .into_iter()
+            .nth(transfer.sub_request_index)
+            .map(|(positions, _)| positions)
+            .unwrap_or_default()
+    }
+
+    /// A pull page arrived: record it, apply filters and the sync diff, then read on or finish.
+    fn on_page(&mut self, now: Millis, transfer_id: &str, page: crate::connector::PulledPage) {
+        let Some(transfer) = self.transfers.get(transfer_id) else {
+            return;
+        };
+        let session_id = transfer.session_id.clone();
+        let endgrate_type = transfer.endgrate_type;
+        let sync = self.sessions.get(&session_id).is_some_and(|s| s.sync);
+        let baseline: BTreeMap<String, serde_json::Map<String, Value>> = if sync {
+            self.sessions
+                .get(&session_id)
+                .and_then(|s| s.baselines.get(&endgrate_type))
+                .map(|records| records.iter().cloned().collect())
+                .unwrap_or_default()
+        } else {
+            BTreeMap::new()
+        };
+        let Some(transfer) = self.transfers.get_mut(transfer_id) else {
+            return;
+        };
+        let count = page.records.len();
+        let mut delivered = 0;
+        for record in page.records {
+            transfer.records_read += 1;
+            let unchanged = sync && baseline.get(&record.id) == Some(&record.data);
+            if !unchanged && schema::matches_filters(&record.data, &transfer.filters) {
+                transfer.pulled.push(PullItem {
+                    id: record.id.clone(),
+                    data: Some(record.data.clone()),
+                });
+                delivered += 1;
+            }
+            transfer.seen.push((record.id, record.data));
+        }
+        transfer.pages_read += 1;
+        transfer.attempts = 0;
+        transfer.cursor = page.next_cursor.clone();
+        let page_number = transfer.pages_read;
+        self.trace(format!(
+            "transfer {transfer_id} page {page_number}: {count} records, {delivered} delivered"
+        ));
+        if page.next_cursor.is_some() {
+            self.send_current(now, transfer_id);
+        } else {
+            self.finish_pull(now, transfer_id, sync);
+        }
+    }
+
+    /// The last page was read: report sync deletions, move the baseline, complete.
+    fn finish_pull(&mut self, now: Millis, transfer_id: &str, sync: bool) {
+        if sync {
+            let Some(transfer) = self.transfers.get(transfer_id) else {
+                return;
+            };
+            let session_id = transfer.session_id.clone();
+            let endgrate_type = transfer.endgrate_type;
+            let seen_ids: BTreeSet<&String> = transfer.seen.iter().map(|(id, _)| id).collect();
+            let previous = self
+                .sessions
+                .get(&session_id)
+                .and_then(|s| s.baselines.get(&endgrate_type))
+                .cloned()
+                .unwrap_or_default();
+            let deletions: Vec<PullItem> = previous
+                .iter()
+                .filter(|(id, data)| {
+                    !seen_ids.contains(id) && schema::matches_filters(data, &transfer.filters)
+                })
+                .map(|(id, _)| PullItem {
+                    id: id.clone(),
+                    data: None,
+                })
+                .collect();
+            let seen = transfer.seen.clone();
+            if let Some(transfer) = self.transfers.get_mut(transfer_id) {
+                transfer.pulled.extend(deletions);
+            }
+            if let Some(session) = self.sessions.get_mut(&session_id) {
+                session.baselines.insert(endgrate_type, seen);
+            }
+        }
+        self.complete(now, transfer_id);
+    }
+
+    /// Results of one push request: per-item outcomes and `transfer_data` errors.
+    fn on_push_results(
+        &mut self,
+        now: Millis,
+        transfer_id: &str,
+        carried: &[OutgoingItem],
+        results: Vec<ItemResult>,
+    ) {
+        let mut failures = Vec::new();
+        let Some(transfer) = self.transfers.get_mut(transfer_id) else {
+            return;
+        };
+        transfer.attempts = 0;
+        let mut learnt = Vec::new();
+        for item in carried {
+            let result = results.iter().find(|result| result.index == item.index);
+            let original = &transfer.items[item.index];
+            let outcome = match result.map(|r| &r.outcome) {
+                Some(Ok(written)) => {
+                    if let Some(internal_id) = &original.internal_id {
+                        learnt.push((internal_id.clone(), written.id.clone()));
+                    }
+                    PushOutcome {
+                        success: true,
+                        id: Some(written.id.clone()),
+                        created: Some(written.created),
+                        error: None,
+                    }
+                }
+                Some(Err(message)) => {
+                    failures.push((item.index, original.internal_id.clone(), message.clone()));
+                    PushOutcome {
+                        success: false,
+                        id: original.id.clone(),
+                        created: None,
+                        error: Some((ErrorType::TransferData, message.clone())),
+                    }
+                }
+                None => {
+                    let message = "The provider's answer did not mention this item.".to_owned();
+                    failures.push((item.index, original.internal_id.clone(), message.clone()));
+                    PushOutcome {
+                        success: false,
+                        id: original.id.clone(),
+                        created: None,
+                        error: Some((ErrorType::Upstream, message)),
+                    }
+                }
+            };
+            transfer.outcomes[item.index] = Some(outcome);
+        }
+        let endgrate_type = transfer.endgrate_type;
+        let session_id = transfer.session_id.clone();
+        if let Some(session) = self.sessions.get_mut(&session_id) {
+            for (internal_id, id) in learnt {
+                session
+                    .internal_ids
+                    .insert((endgrate_type, internal_id), id);
+            }
+        }
+        for (index, internal_id, message) in failures {
+            self.record_error(
+                now,
+                transfer_id,
+                ErrorType::TransferData,
+                message,
+                Some((index, internal_id)),
+            );
+        }
+        self.next_push_request(now, transfer_id);
+    }
+
+    /// Moves a push to its next request, next batch, or completion.
+    fn next_push_request(&mut self, now: Millis, transfer_id: &str) {
+        let Some(transfer) = self.transfers.get(transfer_id) else {
+            return;
+        };
+        let Some(batch_size) = self.batch_size_of(transfer) else {
+            return;
+        };
+        let batch = outgoing_batch(transfer, batch_size);
+        let request_count = {
+            let binding = self
+                .sessions
+                .get(&transfer.session_id)
+                .and_then(|s| s.binding.clone());
+            match binding
+                .as_ref()
+                .and_then(|b| self.connectors.get(&b.provider).map(|c| (b, c)))
+            {
+                Some((binding, connector)) => {
+                    let context = RequestContext {
+                        base_url: &binding.base_url,
+                        endgrate_type: transfer.endgrate_type,
+                        access_token: None,
+                    };
+                    connector.push_requests(&context, &batch).len()
+                }
+                None => 0,
+            }
+        };
+        let Some(transfer) = self.transfers.get_mut(transfer_id) else {
+            return;
+        };
+        transfer.attempts = 0;
+        transfer.sub_request_index += 1;
+        if transfer.sub_request_index < request_count {
+            self.send_current(now, transfer_id);
+            return;
+        }
+        if transfer.batch_had_failure {
+            transfer.batches_fail += 1;
+        } else {
+            transfer.batches_success += 1;
+        }
+        transfer.batch_had_failure = false;
+        transfer.sub_request_index = 0;
+        transfer.batch_index += 1;
+        let batch_number = transfer.batch_index;
+        let more = transfer.batch_index * batch_size < transfer.items.len();
+        self.trace(format!("transfer {transfer_id} batch {batch_number} done"));
+        if more {
+            self.send_current(now, transfer_id);
+        } else {
+            self.complete(now, transfer_id);
+        }
+    }
+
+    /// Completes a transfer: final state, synchronous answers, and the session's next transfer.
+    fn complete(&mut self, now: Millis, transfer_id: &str) {
+        let Some(transfer) = self.transfers.get_mut(transfer_id) else {
+            return;
+        };
+        transfer.state = TransferState::Completed;
+        transfer.completed_at = Some(now);
+        transfer.step = Step::Idle;
+        let session_id = transfer.session_id.clone();
+        let errors = transfer.transfer_errors();
+        self.trace(format!(
+            "transfer {transfer_id} completed{}",
+            if errors { " with errors" } else { "" }
+        ));
+        let answered: Vec<u64> = self
+            .sync_calls
+            .iter()
+            .filter(|(_, open)| open.transfer_id == transfer_id)
+            .map(|(call, _)| *call)
+            .collect();
+        for call in answered {
+            self.sync_calls.remove(&call);
+            self.timers
+                .retain(|timer| timer.kind != TimerKind::SyncCap(call));
+            self.outputs.push_back(Output::SyncAnswer {
+                call,
+                transfer_id: transfer_id.to_owned(),
+                end: SyncEnd::Completed,
+            });
+        }
+        if let Some(session) = self.sessions.get_mut(&session_id)
+            && session.running.as_deref() == Some(transfer_id)
+        {
+            session.running = None;
+        }
+        self.pump(now, &session_id);
+    }
+
+    fn record_error(
+        &mut self,
+        now: Millis,
+        transfer_id: &str,
+        error_type: ErrorType,
+        text: String,
+        item: Option<(usize, Option<String>)>,
+    ) {
+        let pk = self.mint_id();
+        let Some(transfer) = self.transfers.get_mut(transfer_id) else {
+            return;
+        };
+        transfer.error_count += 1;
+        let (index, internal_id) = match item {
+            Some((index, internal_id)) => (Some(index), internal_id),
+            None => (None, None),
+        };
+        let record = ErrorRecord {
+            pk,
+            key: transfer.key.clone(),
+            transfer_id: Some(transfer.id.clone()),
+            session_id: transfer.session_id.clone(),
+            timestamp: now,
+            error_type,
+            resolve_text: text,
+            index,
+            internal_id,
+        };
+        self.trace(format!(
+            "transfer {transfer_id} error {}: {}",
+            error_type.as_str(),
+            record.resolve_text
+        ));
+        self.errors.push(record);
+    }
+
+    // ----- Helpers ----------------------------------------------------------------------------
+
+    fn set_timer(&mut self, at: Millis, kind: TimerKind) {
+        self.timer_seq += 1;
+        self.timers.insert(Timer {
+            at,
+            class: kind.class(),
+            seq: self.timer_seq,
+            kind,
+        });
+    }
+
+    fn trace(&mut self, line: String) {
+        self.outputs.push_back(Output::Trace(line));
+    }
+
+    fn random_hex(&mut self, length: usize) -> String {
+        let mut text = String::with_capacity(length);
+        while text.len() < length {
+            let value: u64 = self.rng.random();
+            text.push_str(&format!("{value:016x}"));
+        }
+        text.truncate(length);
+        text
+    }
+
+    /// A fresh 24-hex id, unique across sessions, transfers and errors.
+    fn mint_id(&mut self) -> Id {
+        loop {
+            let id = self.random_hex(24);
+            if !self.sessions.contains_key(&id)
+                && !self.transfers.contains_key(&id)
+                && !self.errors.iter().any(|e| e.pk == id)
+            {
+                return id;
+            }
+        }
+    }
+
+    /// Every session id, for invariant checkers and tests.
+    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values()
+    }
+
+    /// Every transfer, for invariant checkers and tests.
+    pub fn transfers(&self) -> impl Iterator<Item = &Transfer> {
+        self.transfers.values()
+    }
+}
+
+/// Validates one raw push item, naming `transfer_data[<index>]...` in the error.
+fn validate_push_item(
+    ty: EndgrateType,
+    index: usize,
+    raw: &Value,
+) -> Result<PushItem, EngineError> {
+    let path = |suffix: &str| format!("transfer_data[{index}]{suffix}");
+    let object = raw
+        .as_object()
+        .ok_or_else(|| EngineError::Field(path(""), "must be an object".to_owned()))?;
+    let optional_id = |name: &str| -> Result<Option<String>, EngineError> {
+        match object.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) if !text.is_empty() => Ok(Some(text.clone())),
+            Some(_) => Err(EngineError::Field(
+                path(&format!(".{name}")),
+                "must be a non-empty string".to_owned(),
+            )),
+        }
+    };
+    let id = optional_id("id")?;
+    let internal_id = optional_id("internal_id")?;
+    let data = match object.get("data") {
+        Some(Value::Object(data)) => data,
+        None | Some(Value::Null) => {
+            return Err(EngineError::Field(path(".data"), "is required".to_owned()));
+        }
+        Some(_) => {
+            return Err(EngineError::Field(
+                path(".data"),
+                "must be an object".to_owned(),
+            ));
+        }
+    };
+    let data = schema::validate_item_data(ty, data).map_err(|(field, problem)| {
+        EngineError::Field(path(&format!(".data.{field}")), problem.to_owned())
+    })?;
+    Ok(PushItem {
+        id,
+        internal_id,
+        data,
+    })
+}
+
+/// The items of the transfer's current logical batch, with their external ids.
+fn outgoing_batch(transfer: &Transfer, batch_size: usize) -> Vec<OutgoingItem> {
+    let start = transfer.batch_index * batch_size;
+    let end = (start + batch_size).min(transfer.items.len());
+    (start..end)
+        .map(|index| {
+            let item = &transfer.items[index];
+            OutgoingItem {
+                index,
+                id: item.id.clone(),
+                external_id: item
+                    .internal_id
+                    .clone()
+                    .unwrap_or_else(|| format!("{}-{index}", transfer.id)),
+                data: item.data.clone(),
+            }
+        })
+        .collect()
+}
+
+/// How long to wait after a rate-limit answer, or `None` if the answer is not one. Pacing-aware
+/// waits come with the task queue; until then: `Retry-After` if given, a hubspot window (10 s)
+/// after a 429, an hour after salesforce's `REQUEST_LIMIT_EXCEEDED`.
+fn rate_limit_wait(response: &ProviderResponse) -> Option<Millis> {
+    let status = response.status().as_u16();
+    let quota = status == 403
+        && String::from_utf8_lossy(response.body()).contains("REQUEST_LIMIT_EXCEEDED");
+    if status != 429 && !quota {
+        return None;
+    }
+    let retry_after = response
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.trim().parse::<u64>().ok());
+    Some(match (retry_after, quota) {
+        (Some(seconds), _) => seconds.max(1) * SECOND_MS,
+        (None, true) => HOUR_MS,
+        (None, false) => 10 * SECOND_MS,
+    })
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    text.chars().take(200).collect()
+}

@@ -1,0 +1,398 @@
+//! The simulated world: the engine, in-process providers, a virtual clock from a fixed epoch,
+//! one seeded RNG and a discrete-event queue ordered by (time, class, sequence).
+//!
+//! One [`World::step`] is the whole scheduler, in plain phases:
+//! 1. pick the earliest due thing: a world event (a provider outcome) or an engine timer; at one
+//!    instant world events come first, then engine timers in their class order;
+//! 2. move the clock there and hand it to the engine;
+//! 3. carry out what the engine asked for (provider calls, synchronous answers, trace lines).
+//!
+//! **Invariant:** the same seed and inputs give a byte-identical trace.
+
+pub mod scripted;
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use transfersim_mock_providers::{InProcessProvider, Millis, Outcome, ProviderRequest};
+
+use crate::api::{self, ApiOutcome};
+use crate::engine::{Engine, EngineConfig, Output};
+use crate::limits::PROVIDER_TIMEOUT_MS;
+use crate::time::DEFAULT_EPOCH_MS;
+
+/// The most events one advance may process; a runaway simulation stops here with a panic that
+/// names the bound rather than spinning forever.
+pub const EVENTS_PER_ADVANCE_MAX: u64 = 50_000_000;
+
+/// How a world is set up.
+#[derive(Debug, Clone)]
+pub struct WorldConfig {
+    /// The root seed: the engine's ids and every random choice of the world derive from it.
+    pub seed: u64,
+    /// Virtual time at start.
+    pub epoch_ms: Millis,
+    pub engine: EngineConfig,
+}
+
+impl Default for WorldConfig {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            epoch_ms: DEFAULT_EPOCH_MS,
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// A handle to an API call made through the world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CallHandle(u64);
+
+/// An answered API call: when it was answered and what it said.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub at: Millis,
+    pub response: Response<Bytes>,
+}
+
+impl Answered {
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.response.status().as_u16()
+    }
+
+    /// The body as JSON (`Null` if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(self.response.body()).unwrap_or(Value::Null)
+    }
+}
+
+#[derive(Debug)]
+enum Event {
+    ProviderOutcome { call: u64, outcome: Outcome },
+}
+
+struct HostedProvider {
+    base_url: String,
+    provider: Box<dyn InProcessProvider>,
+}
+
+/// The discrete-event simulation.
+pub struct World {
+    engine: Engine,
+    rng: ChaCha8Rng,
+    epoch_ms: Millis,
+    now: Millis,
+    events: BTreeMap<(Millis, u64), Event>,
+    event_seq: u64,
+    providers: Vec<HostedProvider>,
+    calls: BTreeMap<CallHandle, Option<Answered>>,
+    sync_calls: BTreeMap<u64, CallHandle>,
+    next_handle: u64,
+    trace: Vec<String>,
+    events_processed: u64,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("World")
+            .field("now", &self.now)
+            .field("events", &self.events.len())
+            .field("providers", &self.providers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl World {
+    /// A world at its epoch, with no providers.
+    pub fn new(config: WorldConfig) -> Self {
+        let mut engine_config = config.engine;
+        engine_config.seed = config.seed;
+        engine_config.virtual_clock = true;
+        Self {
+            engine: Engine::new(engine_config),
+            rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x5EED_F0A1),
+            epoch_ms: config.epoch_ms,
+            now: config.epoch_ms,
+            events: BTreeMap::new(),
+            event_seq: 0,
+            providers: Vec::new(),
+            calls: BTreeMap::new(),
+            sync_calls: BTreeMap::new(),
+            next_handle: 1,
+            trace: Vec::new(),
+            events_processed: 0,
+        }
+    }
+
+    /// The engine, to install connectors or inspect state.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The engine, mutably.
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// The world's RNG, for workloads and fault plans derived from the root seed.
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+
+    /// Hosts `provider` at `base_url` (no trailing slash): requests whose URL starts with it go
+    /// there, with the base stripped.
+    pub fn host_provider(&mut self, base_url: &str, provider: Box<dyn InProcessProvider>) {
+        self.providers.push(HostedProvider {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            provider,
+        });
+    }
+
+    /// The provider hosted at `base_url`, to inspect or change it between steps.
+    pub fn provider_mut(
+        &mut self,
+        base_url: &str,
+    ) -> Option<&mut (dyn InProcessProvider + 'static)> {
+        self.providers
+            .iter_mut()
+            .find(|hosted| hosted.base_url == base_url.trim_end_matches('/'))
+            .map(|hosted| hosted.provider.as_mut())
+    }
+
+    /// Virtual time now.
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    /// Milliseconds since the epoch.
+    pub fn elapsed_ms(&self) -> Millis {
+        self.now - self.epoch_ms
+    }
+
+    /// Events processed so far.
+    pub fn events_processed(&self) -> u64 {
+        self.events_processed
+    }
+
+    /// Sends an API request at the current instant. Asynchronous answers are ready at once;
+    /// synchronous triggers are answered later; a clock advance runs before it answers.
+    pub fn request(&mut self, request: Request<Bytes>) -> CallHandle {
+        let handle = CallHandle(self.next_handle);
+        self.next_handle += 1;
+        self.trace_line(format!("api {} {}", request.method(), request.uri()));
+        let outcome = api::handle(&mut self.engine, self.now, &request);
+        self.calls.insert(handle, None);
+        match outcome {
+            ApiOutcome::Respond(response) => self.answer(handle, response),
+            ApiOutcome::Pending { call, .. } => {
+                self.sync_calls.insert(call, handle);
+            }
+            ApiOutcome::Advance { millis } => {
+                self.advance(millis);
+                let response = api::advance_response(self.now);
+                self.answer(handle, response);
+            }
+        }
+        self.carry_out_outputs();
+        handle
+    }
+
+    /// Builds and sends a JSON API request with a bearer key.
+    pub fn call(
+        &mut self,
+        method: &str,
+        path_and_query: &str,
+        key: &str,
+        body: Option<&Value>,
+    ) -> CallHandle {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path_and_query)
+            .header(http::header::AUTHORIZATION, format!("Bearer {key}"));
+        if body.is_some() {
+            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let body = body
+            .map(|value| Bytes::from(value.to_string()))
+            .unwrap_or_default();
+        match builder.body(body) {
+            Ok(request) => self.request(request),
+            Err(error) => panic!("test built an invalid request to {path_and_query}: {error}"),
+        }
+    }
+
+    /// The answer of a call, once it has one.
+    pub fn answer_of(&self, handle: CallHandle) -> Option<&Answered> {
+        self.calls.get(&handle).and_then(Option::as_ref)
+    }
+
+    /// Runs everything due up to `now + millis`, then sets the clock there.
+    pub fn advance(&mut self, millis: Millis) {
+        let until = self.now.saturating_add(millis);
+        let mut processed = 0u64;
+        while self.step(until) {
+            processed += 1;
+            assert!(
+                processed < EVENTS_PER_ADVANCE_MAX,
+                "world exceeded {EVENTS_PER_ADVANCE_MAX} events in one advance: a runaway loop"
+            );
+        }
+        self.now = until;
+    }
+
+    /// Runs until nothing is left to do or `max_ms` of virtual time has passed; returns the time
+    /// it stopped at.
+    pub fn run_until_idle(&mut self, max_ms: Millis) -> Millis {
+        let until = self.now.saturating_add(max_ms);
+        let mut processed = 0u64;
+        while self.step(until) {
+            processed += 1;
+            assert!(
+                processed < EVENTS_PER_ADVANCE_MAX,
+                "world exceeded {EVENTS_PER_ADVANCE_MAX} events: a runaway loop"
+            );
+        }
+        self.now
+    }
+
+    /// One scheduler step, if anything is due by `until`. Returns whether it did something.
+    pub fn step(&mut self, until: Millis) -> bool {
+        // Phase 1: the earliest due thing; world events before engine timers at one instant.
+        let world_next = self.events.keys().next().map(|&(at, seq)| (at, 0u8, seq));
+        let engine_next = self
+            .engine
+            .next_timer()
+            .map(|(at, class)| (at, class + 1, 0));
+        let next = match (world_next, engine_next) {
+            (Some(w), Some(e)) => w.min(e),
+            (Some(w), None) => w,
+            (None, Some(e)) => e,
+            (None, None) => return false,
+        };
+        if next.0 > until {
+            return false;
+        }
+        // Phase 2: move the clock and deliver.
+        self.now = self.now.max(next.0);
+        self.events_processed += 1;
+        if next.1 == 0 {
+            if let Some(event) = self.events.remove(&(next.0, next.2)) {
+                match event {
+                    Event::ProviderOutcome { call, outcome } => {
+                        self.engine.on_provider_outcome(self.now, call, outcome)
+                    }
+                }
+            }
+        } else {
+            self.engine.fire_next_timer(self.now);
+        }
+        // Phase 3: carry out what the engine asked for.
+        self.carry_out_outputs();
+        true
+    }
+
+    fn carry_out_outputs(&mut self) {
+        // Bounded: each provider call schedules an event rather than answering inline.
+        for output in self.engine.take_outputs() {
+            match output {
+                Output::Trace(line) => self.trace_line(line),
+                Output::SyncAnswer {
+                    call,
+                    transfer_id,
+                    end,
+                } => {
+                    if let Some(handle) = self.sync_calls.remove(&call) {
+                        let response = api::sync_response(self.now, &transfer_id, end);
+                        self.answer(handle, response);
+                    }
+                }
+                Output::ProviderCall { call, request } => self.send_to_provider(call, request),
+            }
+        }
+    }
+
+    fn send_to_provider(&mut self, call: u64, request: ProviderRequest) {
+        let url = request.uri().to_string();
+        let hosted = self.providers.iter_mut().find(|hosted| {
+            url.strip_prefix(&hosted.base_url).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')
+            })
+        });
+        let (at, outcome) = match hosted {
+            None => (self.now, Outcome::Dropped),
+            Some(hosted) => {
+                let relative = &url[hosted.base_url.len()..];
+                let relative = if relative.is_empty() { "/" } else { relative };
+                let (parts, body) = request.into_parts();
+                let mut inner = Request::from_parts(parts, body);
+                *inner.uri_mut() = relative
+                    .parse()
+                    .unwrap_or_else(|_| http::Uri::from_static("/"));
+                let served = hosted.provider.handle(self.now, inner);
+                match served.outcome {
+                    Outcome::Timeout => (self.now + PROVIDER_TIMEOUT_MS, Outcome::Timeout),
+                    _ if served.latency_ms >= PROVIDER_TIMEOUT_MS => {
+                        (self.now + PROVIDER_TIMEOUT_MS, Outcome::Timeout)
+                    }
+                    outcome => (self.now + served.latency_ms, outcome),
+                }
+            }
+        };
+        self.event_seq += 1;
+        self.events.insert(
+            (at, self.event_seq),
+            Event::ProviderOutcome { call, outcome },
+        );
+    }
+
+    fn answer(&mut self, handle: CallHandle, response: Response<Bytes>) {
+        self.trace_line(format!(
+            "answer {} -> {}",
+            handle.0,
+            response.status().as_u16()
+        ));
+        self.calls.insert(
+            handle,
+            Some(Answered {
+                at: self.now,
+                response,
+            }),
+        );
+    }
+
+    fn trace_line(&mut self, line: String) {
+        let elapsed = self.now - self.epoch_ms;
+        self.trace.push(format!(
+            "{:>7}.{:03} {line}",
+            elapsed / 1000,
+            elapsed % 1000
+        ));
+    }
+
+    /// The trace so far, one line per event.
+    pub fn trace(&self) -> &[String] {
+        &self.trace
+    }
+
+    /// SHA-256 of the trace, hex: equal for equal runs.
+    pub fn trace_hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        for line in &self.trace {
+            hasher.update(line.as_bytes());
+            hasher.update(b"\n");
+        }
+        hasher
+            .finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
