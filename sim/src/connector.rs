@@ -17,6 +17,9 @@ use crate::schema::{EndgrateType, RecordData};
 pub struct RequestContext<'a> {
     /// The provider base URL the session was configured with (no trailing slash).
     pub base_url: &'a str,
+    /// Where API calls go: the token answer's `instance_url` where the provider gives one
+    /// (salesforce), else `base_url`.
+    pub api_base_url: &'a str,
     pub endgrate_type: EndgrateType,
     /// The current access token, for connectors that authenticate.
     pub access_token: Option<&'a str>,
@@ -67,6 +70,18 @@ pub struct ItemWritten {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unusable(pub String);
 
+/// What a token refresh gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    pub access_token: String,
+    /// A rotated refresh token, where the provider rotates.
+    pub refresh_token: Option<String>,
+    /// Lifetime, where the provider says (`expires_in`).
+    pub expires_in_ms: Option<u64>,
+    /// Where API calls go from now on (salesforce's `instance_url`).
+    pub instance_url: Option<String>,
+}
+
 /// A provider's side of the pipeline. Object-safe, so the engine keeps one per provider name.
 pub trait Connector: Debug {
     /// Items per logical push batch (the provider's maximum).
@@ -88,6 +103,26 @@ pub trait Connector: Debug {
         context: &RequestContext<'_>,
         items: &[OutgoingItem],
     ) -> Vec<(Vec<usize>, ProviderRequest)>;
+    /// Whether requests need an access token from [`Connector::token_request`].
+    fn authenticates(&self) -> bool {
+        false
+    }
+    /// The token refresh request, or `None` for a provider without authentication.
+    fn token_request(
+        &self,
+        base_url: &str,
+        refresh_token: &str,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Option<ProviderRequest> {
+        let _ = (base_url, refresh_token, client_id, client_secret);
+        None
+    }
+    /// Parses a 2xx answer to [`Connector::token_request`].
+    fn parse_token(&self, response: &ProviderResponse) -> Result<TokenGrant, Unusable> {
+        let _ = response;
+        Err(Unusable("this provider has no token endpoint".to_owned()))
+    }
     /// Parses a 2xx answer to one request of [`Connector::push_requests`] for `items` (the ones it
     /// carried). Returns one result per item.
     fn parse_push(
@@ -96,6 +131,21 @@ pub trait Connector: Debug {
         items: &[OutgoingItem],
         response: &ProviderResponse,
     ) -> Result<Vec<ItemResult>, Unusable>;
+}
+
+/// Builds a form-encoded POST (token endpoints).
+pub fn form_request(url: String, form: String) -> ProviderRequest {
+    let builder = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(url)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        );
+    match builder.body(Bytes::from(form)) {
+        Ok(request) => request,
+        Err(error) => panic!("connector built an invalid token request: {error}"),
+    }
 }
 
 /// Builds a JSON request; connectors share it.

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod connector;
+pub mod connectors;
 pub mod engine;
 pub mod limits;
 #[cfg(feature = "mutations")]

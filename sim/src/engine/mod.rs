@@ -120,6 +120,8 @@ enum TimerKind {
     Resume(Id),
     /// A synchronous call reaches its cap.
     SyncCap(u64),
+    /// A failed token refresh is tried again.
+    RefreshRetry(ConnectionKey),
 }
 
 impl TimerKind {
@@ -127,7 +129,7 @@ impl TimerKind {
     fn class(&self) -> u8 {
         match self {
             TimerKind::Expire(_) => 0,
-            TimerKind::Resume(_) => 1,
+            TimerKind::Resume(_) | TimerKind::RefreshRetry(_) => 1,
             TimerKind::SyncCap(_) => 2,
         }
     }
@@ -138,6 +140,56 @@ impl TimerKind {
 struct SyncCall {
     transfer_id: Id,
     session_id: Id,
+}
+
+/// Where a session's provider requests go and with which token.
+#[derive(Debug, Clone)]
+struct Route {
+    base_url: String,
+    api_base_url: String,
+    access_token: Option<String>,
+}
+
+impl Route {
+    fn context(&self, endgrate_type: EndgrateType) -> RequestContext<'_> {
+        RequestContext {
+            base_url: &self.base_url,
+            api_base_url: &self.api_base_url,
+            endgrate_type,
+            access_token: self.access_token.as_deref(),
+        }
+    }
+}
+
+/// One provider connection: the token state shared by every session configured with the same
+/// (provider, base URL, client id, refresh token as configured).
+#[derive(Debug, Clone)]
+struct Connection {
+    provider: ProviderName,
+    base_url: String,
+    client_id: String,
+    client_secret: String,
+    /// The refresh token in use now (rotation replaces it).
+    refresh_token: String,
+    access_token: Option<String>,
+    /// When the access token expires, where the provider said (`expires_in`).
+    expires_at: Option<Millis>,
+    lifetime_ms: Option<Millis>,
+    api_base_url: String,
+    /// The refresh in flight, if any: at most one per connection.
+    refreshing: Option<u64>,
+    refresh_attempts: u32,
+    /// Transfers waiting for a token, in the order they asked.
+    waiting: Vec<Id>,
+    /// Refreshes done, for tests and invariants.
+    refreshes: u64,
+}
+
+/// What a provider call in flight is for.
+#[derive(Debug, Clone)]
+enum InFlight {
+    Transfer(Id),
+    Refresh(ConnectionKey),
 }
 
 /// Per-key state.
@@ -160,7 +212,8 @@ pub struct Engine {
     timer_seq: u64,
     sync_calls: BTreeMap<u64, SyncCall>,
     next_sync_call: u64,
-    in_flight: BTreeMap<u64, Id>,
+    in_flight: BTreeMap<u64, InFlight>,
+    connections: BTreeMap<ConnectionKey, Connection>,
     next_provider_call: u64,
     outputs: VecDeque<Output>,
 }
@@ -190,6 +243,7 @@ impl Engine {
             sync_calls: BTreeMap::new(),
             next_sync_call: 1,
             in_flight: BTreeMap::new(),
+            connections: BTreeMap::new(),
             next_provider_call: 1,
             outputs: VecDeque::new(),
         }
@@ -237,6 +291,7 @@ impl Engine {
                     self.send_current(now, &transfer_id);
                 }
             }
+            TimerKind::RefreshRetry(key) => self.start_refresh(now, &key),
             TimerKind::SyncCap(call) => {
                 if let Some(open) = self.sync_calls.remove(&call) {
                     self.trace(format!("sync call {call} capped at 300 s"));
@@ -405,11 +460,37 @@ impl Engine {
             return Err(EngineError::ProviderMismatch(wanted.as_str()));
         }
         let first = session.binding.is_none();
+        let base_url = request.base_url.trim_end_matches('/').to_owned();
+        let key: ConnectionKey = (
+            request.provider,
+            base_url.clone(),
+            request.credentials.client_id.clone(),
+            request.credentials.refresh_token.clone(),
+        );
         session.binding = Some(Binding {
             provider: request.provider,
-            base_url: request.base_url.trim_end_matches('/').to_owned(),
-            credentials: request.credentials,
+            base_url: base_url.clone(),
+            credentials: request.credentials.clone(),
+            connection: key.clone(),
         });
+        self.connections.entry(key).or_insert_with(|| Connection {
+            provider: request.provider,
+            api_base_url: base_url.clone(),
+            base_url,
+            client_id: request.credentials.client_id.clone(),
+            client_secret: request.credentials.client_secret.clone(),
+            refresh_token: request.credentials.refresh_token.clone(),
+            access_token: None,
+            expires_at: None,
+            lifetime_ms: None,
+            refreshing: None,
+            refresh_attempts: 0,
+            waiting: Vec::new(),
+            refreshes: 0,
+        });
+        let Some(session) = self.sessions.get_mut(&request.session_id) else {
+            return Err(EngineError::SessionNotFound);
+        };
         session.needs_reauthentication = false;
         let body = Self::configuration_body(session).unwrap_or(Value::Null);
         let session_id = session.id.clone();
@@ -447,11 +528,14 @@ impl Engine {
             self.transfers.remove(transfer_id);
         }
         self.in_flight
-            .retain(|_, transfer_id| !doomed.contains(transfer_id));
+            .retain(|_, purpose| !matches!(purpose, InFlight::Transfer(id) if doomed.contains(id)));
+        for connection in self.connections.values_mut() {
+            connection.waiting.retain(|id| !doomed.contains(id));
+        }
         self.timers.retain(|timer| match &timer.kind {
             TimerKind::Resume(transfer_id) => !doomed.contains(transfer_id),
             TimerKind::Expire(id) => id != session_id,
-            TimerKind::SyncCap(_) => true,
+            TimerKind::SyncCap(_) | TimerKind::RefreshRetry(_) => true,
         });
         let gone: Vec<u64> = self
             .sync_calls
@@ -532,6 +616,8 @@ impl Engine {
                 attempts: 0,
                 rate_limited_since: None,
                 error_count: 0,
+                token_used: None,
+                refreshed_after_401: false,
                 outcomes: vec![None; item_count],
                 items,
                 batch_index: 0,
@@ -771,7 +857,10 @@ impl Engine {
     }
 
     /// Builds and sends the transfer's current request (a page, or one request of a batch).
-    fn send_current(&mut self, _now: Millis, transfer_id: &str) {
+    fn send_current(&mut self, now: Millis, transfer_id: &str) {
+        if !self.token_ready(now, transfer_id) {
+            return;
+        }
         let Some(transfer) = self.transfers.get(transfer_id) else {
             return;
         };
@@ -785,11 +874,8 @@ impl Engine {
         let Some(connector) = self.connectors.get(&binding.provider) else {
             return;
         };
-        let context = RequestContext {
-            base_url: &binding.base_url,
-            endgrate_type: transfer.endgrate_type,
-            access_token: None,
-        };
+        let route = self.route_of(&binding);
+        let context = route.context(transfer.endgrate_type);
         let (request, label) = match transfer.direction {
             Direction::Pull => (
                 connector.pull_request(&context, transfer.cursor.as_deref()),
@@ -815,9 +901,11 @@ impl Engine {
         };
         let call = self.next_provider_call;
         self.next_provider_call += 1;
-        self.in_flight.insert(call, transfer_id.to_owned());
+        self.in_flight
+            .insert(call, InFlight::Transfer(transfer_id.to_owned()));
         if let Some(transfer) = self.transfers.get_mut(transfer_id) {
             transfer.step = Step::InFlight(call);
+            transfer.token_used = route.access_token.clone();
         }
         self.trace(format!(
             "transfer {transfer_id} {label}: {} {}",
@@ -830,8 +918,13 @@ impl Engine {
 
     /// Takes the outcome of provider call `call`.
     pub fn on_provider_outcome(&mut self, now: Millis, call: u64, outcome: Outcome) {
-        let Some(transfer_id) = self.in_flight.remove(&call) else {
-            return; // Its transfer was cancelled meanwhile.
+        let transfer_id = match self.in_flight.remove(&call) {
+            None => return, // Its transfer was cancelled meanwhile.
+            Some(InFlight::Refresh(key)) => {
+                self.on_refresh_outcome(now, &key, outcome);
+                return;
+            }
+            Some(InFlight::Transfer(transfer_id)) => transfer_id,
         };
         let Some(transfer) = self.transfers.get(&transfer_id) else {
             return;
@@ -874,6 +967,9 @@ impl Engine {
             self.transient_failure(now, transfer_id, format!("the provider answered {status}"));
             return;
         }
+        if status == 401 && self.refresh_after_401(now, transfer_id) {
+            return;
+        }
         if status == 401 {
             self.step_failed(
                 now,
@@ -908,11 +1004,8 @@ impl Engine {
         let Some(connector) = self.connectors.get(&binding.provider) else {
             return;
         };
-        let context = RequestContext {
-            base_url: &binding.base_url,
-            endgrate_type: transfer.endgrate_type,
-            access_token: None,
-        };
+        let route = self.route_of(&binding);
+        let context = route.context(transfer.endgrate_type);
         match transfer.direction {
             Direction::Pull => match connector.parse_pull(&context, &response) {
                 Ok(page) => self.on_page(now, transfer_id, page),
@@ -1047,11 +1140,8 @@ impl Engine {
         let Some(connector) = self.connectors.get(&binding.provider) else {
             return Vec::new();
         };
-        let context = RequestContext {
-            base_url: &binding.base_url,
-            endgrate_type: transfer.endgrate_type,
-            access_token: None,
-        };
+        let route = self.route_of(&binding);
+        let context = route.context(transfer.endgrate_type);
         connector
             .push_requests(&context, batch)
             .into_iter()
@@ -1096,6 +1186,7 @@ impl Engine {
         }
         transfer.pages_read += 1;
         transfer.attempts = 0;
+        transfer.refreshed_after_401 = false;
         transfer.cursor = page.next_cursor.clone();
         let page_number = transfer.pages_read;
         self.trace(format!(
@@ -1157,6 +1248,7 @@ impl Engine {
             return;
         };
         transfer.attempts = 0;
+        transfer.refreshed_after_401 = false;
         let mut learnt = Vec::new();
         for item in carried {
             let result = results.iter().find(|result| result.index == item.index);
@@ -1235,11 +1327,8 @@ impl Engine {
                 .and_then(|b| self.connectors.get(&b.provider).map(|c| (b, c)))
             {
                 Some((binding, connector)) => {
-                    let context = RequestContext {
-                        base_url: &binding.base_url,
-                        endgrate_type: transfer.endgrate_type,
-                        access_token: None,
-                    };
+                    let route = self.route_of(&binding);
+                    let context = route.context(transfer.endgrate_type);
                     connector.push_requests(&context, &batch).len()
                 }
                 None => 0,
@@ -1249,6 +1338,7 @@ impl Engine {
             return;
         };
         transfer.attempts = 0;
+        transfer.refreshed_after_401 = false;
         transfer.sub_request_index += 1;
         if transfer.sub_request_index < request_count {
             self.send_current(now, transfer_id);
@@ -1344,6 +1434,264 @@ impl Engine {
             record.resolve_text
         ));
         self.errors.push(record);
+    }
+
+    // ----- Tokens -----------------------------------------------------------------------------
+
+    /// Where the binding's requests go now, with the connection's current token.
+    fn route_of(&self, binding: &Binding) -> Route {
+        let connection = self.connections.get(&binding.connection);
+        Route {
+            base_url: binding.base_url.clone(),
+            api_base_url: connection
+                .map_or_else(|| binding.base_url.clone(), |c| c.api_base_url.clone()),
+            access_token: connection.and_then(|c| c.access_token.clone()),
+        }
+    }
+
+    /// Whether the transfer may send now as far as tokens go. If its connection needs a token
+    /// (none yet, or inside the proactive window before expiry), the transfer waits for the one
+    /// refresh in flight, starting it if needed.
+    fn token_ready(&mut self, now: Millis, transfer_id: &str) -> bool {
+        let Some(transfer) = self.transfers.get(transfer_id) else {
+            return false;
+        };
+        let Some(binding) = self
+            .sessions
+            .get(&transfer.session_id)
+            .and_then(|s| s.binding.clone())
+        else {
+            return true;
+        };
+        let Some(connector) = self.connectors.get(&binding.provider) else {
+            return true;
+        };
+        if !connector.authenticates() {
+            return true; // This provider does not authenticate.
+        }
+        let Some(connection) = self.connections.get_mut(&binding.connection) else {
+            return true;
+        };
+        let fresh = match (&connection.access_token, connection.expires_at) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(_), Some(expires_at)) => {
+                // Refresh within the last min(300 s, 10 % of the lifetime), never earlier.
+                let window = connection
+                    .lifetime_ms
+                    .map_or(0, |lifetime| (lifetime / 10).min(300 * SECOND_MS));
+                now < expires_at.saturating_sub(window)
+            }
+        };
+        if fresh {
+            return true;
+        }
+        if !connection.waiting.iter().any(|id| id == transfer_id) {
+            connection.waiting.push(transfer_id.to_owned());
+        }
+        let refreshing = connection.refreshing.is_some();
+        if let Some(transfer) = self.transfers.get_mut(transfer_id) {
+            transfer.step = Step::WaitingForToken;
+        }
+        if !refreshing {
+            self.start_refresh(now, &binding.connection);
+        }
+        false
+    }
+
+    /// Sends the connection's token refresh (the only one in flight for it).
+    fn start_refresh(&mut self, _now: Millis, key: &ConnectionKey) {
+        let Some(connection) = self.connections.get(key) else {
+            return;
+        };
+        if connection.refreshing.is_some() {
+            return;
+        }
+        let Some(connector) = self.connectors.get(&connection.provider) else {
+            return;
+        };
+        let Some(request) = connector.token_request(
+            &connection.base_url,
+            &connection.refresh_token,
+            &connection.client_id,
+            &connection.client_secret,
+        ) else {
+            return;
+        };
+        let call = self.next_provider_call;
+        self.next_provider_call += 1;
+        self.in_flight.insert(call, InFlight::Refresh(key.clone()));
+        if let Some(connection) = self.connections.get_mut(key) {
+            connection.refreshing = Some(call);
+        }
+        self.trace(format!(
+            "connection {} refresh: {} {}",
+            key.2,
+            request.method(),
+            request.uri().path()
+        ));
+        self.outputs
+            .push_back(Output::ProviderCall { call, request });
+    }
+
+    /// A token refresh came back: resume the waiting transfers, retry, or fail them.
+    fn on_refresh_outcome(&mut self, now: Millis, key: &ConnectionKey, outcome: Outcome) {
+        let Some(connection) = self.connections.get_mut(key) else {
+            return;
+        };
+        connection.refreshing = None;
+        let provider = connection.provider;
+        let status = match &outcome {
+            Outcome::Answer(response) => Some(response.status().as_u16()),
+            Outcome::Timeout | Outcome::Dropped => None,
+        };
+        match (status, outcome) {
+            (Some(200..=299), Outcome::Answer(response)) => {
+                let grant = self
+                    .connectors
+                    .get(&provider)
+                    .map(|c| c.parse_token(&response));
+                let Some(connection) = self.connections.get_mut(key) else {
+                    return;
+                };
+                match grant {
+                    Some(Ok(grant)) => {
+                        connection.access_token = Some(grant.access_token);
+                        connection.lifetime_ms = grant.expires_in_ms;
+                        connection.expires_at = grant.expires_in_ms.map(|lifetime| now + lifetime);
+                        if let Some(rotated) = grant.refresh_token {
+                            connection.refresh_token = rotated;
+                        }
+                        if let Some(instance_url) = grant.instance_url {
+                            connection.api_base_url = instance_url;
+                        }
+                        connection.refresh_attempts = 0;
+                        connection.refreshes += 1;
+                        let waiting = std::mem::take(&mut connection.waiting);
+                        self.trace(format!("connection {} refreshed", key.2));
+                        for transfer_id in waiting {
+                            if let Some(transfer) = self.transfers.get_mut(&transfer_id) {
+                                transfer.step = Step::Idle;
+                            }
+                            self.send_current(now, &transfer_id);
+                        }
+                    }
+                    _ => {
+                        let waiting = std::mem::take(&mut connection.waiting);
+                        for transfer_id in waiting {
+                            self.step_failed(
+                                now,
+                                &transfer_id,
+                                ErrorType::Upstream,
+                                "The provider's token answer was not usable.".to_owned(),
+                            );
+                        }
+                    }
+                }
+            }
+            (Some(400..=499), _) => {
+                // Any 4xx from a token endpoint is an invalid grant.
+                let Some(connection) = self.connections.get_mut(key) else {
+                    return;
+                };
+                connection.access_token = None;
+                connection.refresh_attempts = 0;
+                let waiting = std::mem::take(&mut connection.waiting);
+                self.trace(format!(
+                    "connection {} refresh refused: invalid grant",
+                    key.2
+                ));
+                for transfer_id in waiting {
+                    let Some(transfer) = self.transfers.get(&transfer_id) else {
+                        continue;
+                    };
+                    let session_id = transfer.session_id.clone();
+                    if let Some(session) = self.sessions.get_mut(&session_id) {
+                        session.needs_reauthentication = true;
+                    }
+                    self.record_error(now, &transfer_id, ErrorType::Authentication, "The provider refused the refresh token (invalid grant); the session needs re-authentication.".to_owned(), None);
+                    self.fail_rest(now, &transfer_id, ErrorType::Authentication);
+                    self.complete(now, &transfer_id);
+                }
+            }
+            _ => {
+                // 5xx, timeout, dropped (or another status): back off like any request.
+                let Some(connection) = self.connections.get_mut(key) else {
+                    return;
+                };
+                connection.refresh_attempts += 1;
+                if connection.refresh_attempts >= PROVIDER_ATTEMPTS_MAX {
+                    connection.refresh_attempts = 0;
+                    let waiting = std::mem::take(&mut connection.waiting);
+                    for transfer_id in waiting {
+                        self.step_failed(
+                            now,
+                            &transfer_id,
+                            ErrorType::Upstream,
+                            "The token refresh failed 8 times.".to_owned(),
+                        );
+                    }
+                    return;
+                }
+                let wait_ms = PROVIDER_BACKOFF_MS[(connection.refresh_attempts - 1) as usize];
+                self.set_timer(now + wait_ms, TimerKind::RefreshRetry(key.clone()));
+            }
+        }
+    }
+
+    /// Marks every push item not yet written as failed with `error_type` (the transfer ends).
+    fn fail_rest(&mut self, _now: Millis, transfer_id: &str, error_type: ErrorType) {
+        if let Some(transfer) = self.transfers.get_mut(transfer_id) {
+            for outcome in transfer.outcomes.iter_mut().filter(|o| o.is_none()) {
+                *outcome = Some(PushOutcome {
+                    success: false,
+                    id: None,
+                    created: None,
+                    error: Some((
+                        error_type,
+                        "The transfer ended before this item was sent.".to_owned(),
+                    )),
+                });
+            }
+        }
+    }
+
+    /// A 401: drop the token the request used, refresh once and resend. Returns false if this
+    /// request already had its refresh (the 401 then fails it).
+    fn refresh_after_401(&mut self, now: Millis, transfer_id: &str) -> bool {
+        let Some(transfer) = self.transfers.get_mut(transfer_id) else {
+            return false;
+        };
+        if transfer.refreshed_after_401 {
+            return false;
+        }
+        transfer.refreshed_after_401 = true;
+        let used = transfer.token_used.clone();
+        let session_id = transfer.session_id.clone();
+        let Some(key) = self
+            .sessions
+            .get(&session_id)
+            .and_then(|s| s.binding.as_ref())
+            .map(|b| b.connection.clone())
+        else {
+            return false;
+        };
+        if let Some(connection) = self.connections.get_mut(&key)
+            && connection.access_token == used
+        {
+            connection.access_token = None;
+        }
+        self.trace(format!("transfer {transfer_id} drew 401; refreshing once"));
+        self.send_current(now, transfer_id);
+        true
+    }
+
+    /// Refreshes done per connection (client id → count), for tests.
+    pub fn refresh_counts(&self) -> Vec<(String, u64)> {
+        self.connections
+            .values()
+            .map(|c| (c.client_id.clone(), c.refreshes))
+            .collect()
     }
 
     // ----- Helpers ----------------------------------------------------------------------------

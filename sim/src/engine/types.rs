@@ -144,12 +144,17 @@ pub struct ConfigureRequest {
     pub credentials: Credentials,
 }
 
+/// Names a provider connection: (provider, base URL, client id, refresh token as configured).
+/// Sessions configured with the same four share one token state and one budget.
+pub type ConnectionKey = (ProviderName, String, String, String);
+
 /// What configuration bound to a session.
 #[derive(Debug, Clone)]
 pub struct Binding {
     pub provider: ProviderName,
     pub base_url: String,
     pub credentials: Credentials,
+    pub connection: ConnectionKey,
 }
 
 /// A session and its per-session queue.
@@ -266,6 +271,8 @@ pub enum Step {
     InFlight(u64),
     /// Waiting for a retry or rate-limit timer.
     Waiting,
+    /// Waiting for its connection's token refresh.
+    WaitingForToken,
 }
 
 /// A transfer and its progress.
@@ -289,6 +296,10 @@ pub struct Transfer {
     /// When the current request first drew a rate-limit answer, while it draws nothing else.
     pub rate_limited_since: Option<Millis>,
     pub error_count: usize,
+    /// The access token the current request went out with.
+    pub token_used: Option<String>,
+    /// Whether the current request already drew a 401 and a refresh (a second 401 fails it).
+    pub refreshed_after_401: bool,
     // Push progress.
     pub items: Vec<PushItem>,
     pub outcomes: Vec<Option<PushOutcome>>,

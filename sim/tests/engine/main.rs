@@ -5,6 +5,7 @@
 #![allow(clippy::type_complexity)]
 
 mod behaviour;
+mod connectors;
 mod input;
 mod spec;
 mod support;
