@@ -1140,7 +1140,7 @@ impl Engine {
         let Some(connector) = self.connectors.get(&binding.provider) else {
             return Vec::new();
         };
-        let route = self.route_of(&binding);
+        let route = self.route_of(binding);
         let context = route.context(transfer.endgrate_type);
         connector
             .push_requests(&context, batch)
@@ -1327,7 +1327,7 @@ impl Engine {
                 .and_then(|b| self.connectors.get(&b.provider).map(|c| (b, c)))
             {
                 Some((binding, connector)) => {
-                    let route = self.route_of(&binding);
+                    let route = self.route_of(binding);
                     let context = route.context(transfer.endgrate_type);
                     connector.push_requests(&context, &batch).len()
                 }
