@@ -41,6 +41,15 @@ fn mapping(ty: EndgrateType) -> (&'static str, &'static [(&'static str, &'static
     }
 }
 
+/// `scheme://authority` of a URL (everything before its path).
+fn origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    match url[after_scheme..].find('/') {
+        Some(slash) => &url[..after_scheme + slash],
+        None => url,
+    }
+}
+
 /// Speaks salesforce's REST API v60.0.
 #[derive(Debug, Clone, Default)]
 pub struct SalesforceConnector;
@@ -61,8 +70,11 @@ impl Connector for SalesforceConnector {
 
     fn pull_request(&self, context: &RequestContext<'_>, cursor: Option<&str>) -> ProviderRequest {
         let url = match cursor {
-            // `nextRecordsUrl` is a path; resolve it against the instance.
-            Some(next) if next.starts_with('/') => format!("{}{next}", context.api_base_url),
+            // `nextRecordsUrl` is an absolute path: resolve it against the instance's origin
+            // (scheme and authority), as a URL reference, so a base path is not doubled.
+            Some(next) if next.starts_with('/') => {
+                format!("{}{next}", origin(context.api_base_url))
+            }
             Some(next) => next.to_owned(),
             None => {
                 let (object, table) = mapping(context.endgrate_type);

@@ -147,7 +147,7 @@ fn salesforce_first_page_is_a_soql_query_and_later_pages_resolve_next_records_ur
     );
     let next = SalesforceConnector.pull_request(
         &context("http://s.test/sf", Some("t")),
-        Some("/services/data/v60.0/query/01gX-2000"),
+        Some("/sf/services/data/v60.0/query/01gX-2000"),
     );
     assert_eq!(
         next.uri().to_string(),

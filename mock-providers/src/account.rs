@@ -1,0 +1,310 @@
+//! Provider accounts: their options, credentials and records.
+//!
+//! An account is one HubSpot portal or Salesforce org. It has its own budget window, records and
+//! options. Its connections are grants: one grant per refresh-token family, each bound to an
+//! OAuth client. A target reaches an account through a grant's refresh token at the token
+//! endpoint, then through the access tokens the grant issues.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::budget::RollingWindow;
+use crate::error::MockError;
+use crate::seam::Millis;
+
+/// An account's budget per rolling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// At most this many counted requests in any rolling window.
+    Requests(u32),
+    /// No limit (benchmarks). The usage headers then report `u32::MAX` as the limit.
+    Unlimited,
+}
+
+impl Budget {
+    /// The limit as the window takes it.
+    pub fn limit(self) -> Option<u32> {
+        match self {
+            Budget::Requests(n) => Some(n),
+            Budget::Unlimited => None,
+        }
+    }
+
+    /// The limit as the usage headers report it.
+    pub fn reported_limit(self) -> u32 {
+        self.limit().unwrap_or(u32::MAX)
+    }
+}
+
+impl Serialize for Budget {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Budget::Requests(n) => serializer.serialize_u32(*n),
+            Budget::Unlimited => serializer.serialize_str("unlimited"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Budget {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        enum Word {
+            Unlimited,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Requests(u32),
+            Word(Word),
+        }
+        match Raw::deserialize(deserializer) {
+            Ok(Raw::Requests(n)) => Ok(Budget::Requests(n)),
+            Ok(Raw::Word(Word::Unlimited)) => Ok(Budget::Unlimited),
+            Err(_) => Err(serde::de::Error::custom(
+                "budget must be a non-negative integer or \"unlimited\"",
+            )),
+        }
+    }
+}
+
+/// Another app on the same account: every `every_ms`, starting `offset_ms` after the account was
+/// created, it sends `requests` requests. They count in the window (those with room) and show in
+/// the usage headers, but the target never sees them otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnotherAppUsage {
+    pub requests: u32,
+    pub every_ms: u64,
+    #[serde(default)]
+    pub offset_ms: u64,
+}
+
+/// Options for a new account; every field is optional and defaults to the real provider's
+/// behaviour. The same shape patches an existing account (`PATCH /__admin/accounts/{id}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountOptions {
+    /// Requests per rolling window (HubSpot 100 per 10 s, Salesforce 15,000 per 24 h).
+    pub budget: Option<Budget>,
+    /// Access-token lifetime (HubSpot 1800 s, Salesforce's 2 h session).
+    pub token_lifetime_s: Option<u64>,
+    /// The largest page the account serves, at most the real maximum (HubSpot 100, Salesforce
+    /// 2,000).
+    pub page_size: Option<u32>,
+    /// Whether each refresh issues a new refresh token and kills the old one.
+    pub rotate_refresh_tokens: Option<bool>,
+    /// Latency of every answer (default 50 ms).
+    pub latency_ms: Option<u64>,
+    /// Another app's usage of the same budget.
+    pub another_app: Option<AnotherAppUsage>,
+    /// Use this OAuth client instead of a new one (one app, many accounts).
+    pub client_id: Option<String>,
+    /// The client's secret; required with a `client_id` the mock has not seen.
+    pub client_secret: Option<String>,
+}
+
+/// The options an account actually runs with, all defaults resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedOptions {
+    pub budget: Budget,
+    pub token_lifetime_s: u64,
+    pub page_size: u32,
+    pub rotate_refresh_tokens: bool,
+    pub latency_ms: u64,
+    pub another_app: Option<AnotherAppUsage>,
+}
+
+/// Default latency of every provider answer.
+pub const DEFAULT_LATENCY_MS: u64 = 50;
+/// At most this many bursts of another app can fall in one window, so that materialising them
+/// stays bounded.
+pub const ANOTHER_APP_BURSTS_PER_WINDOW_MAX: u64 = 100_000;
+/// At most this many requests in one burst of another app.
+pub const ANOTHER_APP_REQUESTS_MAX: u32 = 1_000_000;
+
+/// What a provider's defaults and limits are, for resolving options.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderLimits {
+    pub budget: u32,
+    pub window_ms: u64,
+    pub token_lifetime_s: u64,
+    pub page_size_max: u32,
+}
+
+impl ResolvedOptions {
+    /// Applies `options` over `base` and checks them against the provider's limits.
+    pub fn apply(
+        base: &ResolvedOptions,
+        options: &AccountOptions,
+        limits: ProviderLimits,
+    ) -> Result<ResolvedOptions, MockError> {
+        let resolved = ResolvedOptions {
+            budget: options.budget.unwrap_or(base.budget),
+            token_lifetime_s: options.token_lifetime_s.unwrap_or(base.token_lifetime_s),
+            page_size: options.page_size.unwrap_or(base.page_size),
+            rotate_refresh_tokens: options
+                .rotate_refresh_tokens
+                .unwrap_or(base.rotate_refresh_tokens),
+            latency_ms: options.latency_ms.unwrap_or(base.latency_ms),
+            another_app: options.another_app.or(base.another_app),
+        };
+        if resolved.page_size == 0 || resolved.page_size > limits.page_size_max {
+            return Err(MockError::Invalid(format!(
+                "page_size must be in 1..={}",
+                limits.page_size_max
+            )));
+        }
+        if resolved.token_lifetime_s == 0 || resolved.token_lifetime_s > 365 * 86_400 {
+            return Err(MockError::Invalid(
+                "token_lifetime_s must be in 1..=31536000".into(),
+            ));
+        }
+        if resolved.latency_ms > 3_600_000 {
+            return Err(MockError::Invalid(
+                "latency_ms must be at most 3600000".into(),
+            ));
+        }
+        if let Some(app) = resolved.another_app {
+            if app.every_ms == 0
+                || limits.window_ms / app.every_ms > ANOTHER_APP_BURSTS_PER_WINDOW_MAX
+            {
+                return Err(MockError::Invalid(format!(
+                    "another_app.every_ms must be at least {} for this provider's window",
+                    (limits.window_ms / ANOTHER_APP_BURSTS_PER_WINDOW_MAX).max(1)
+                )));
+            }
+            if app.requests > ANOTHER_APP_REQUESTS_MAX {
+                return Err(MockError::Invalid(format!(
+                    "another_app.requests must be at most {ANOTHER_APP_REQUESTS_MAX}"
+                )));
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// The provider's defaults.
+    pub fn defaults(limits: ProviderLimits) -> ResolvedOptions {
+        ResolvedOptions {
+            budget: Budget::Requests(limits.budget),
+            token_lifetime_s: limits.token_lifetime_s,
+            page_size: limits.page_size_max,
+            rotate_refresh_tokens: false,
+            latency_ms: DEFAULT_LATENCY_MS,
+            another_app: None,
+        }
+    }
+}
+
+/// What a target needs to connect to an account, as `create_account` and the admin API return
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    pub account_id: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+}
+
+/// One stored record. Its property names are provider-side (`firstname`, `LastName`, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Creation counter: ascending number = ascending id, for both providers.
+    pub number: u64,
+    pub id: String,
+    pub properties: BTreeMap<String, serde_json::Value>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// The records of one object type in one account, in id order, with an index on the external id.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectStore {
+    pub records: BTreeMap<u64, Record>,
+    pub by_id: BTreeMap<String, u64>,
+    pub by_external_id: BTreeMap<String, u64>,
+}
+
+impl ObjectStore {
+    /// The record with this provider id.
+    pub fn get(&self, id: &str) -> Option<&Record> {
+        self.by_id.get(id).and_then(|n| self.records.get(n))
+    }
+
+    /// Inserts or replaces a record and keeps the indexes in step.
+    pub fn put(&mut self, record: Record, external_id_field: &str) {
+        if let Some(old) = self.records.get(&record.number)
+            && let Some(ext) = old
+                .properties
+                .get(external_id_field)
+                .and_then(|v| v.as_str())
+            && self.by_external_id.get(ext) == Some(&record.number)
+        {
+            self.by_external_id.remove(ext);
+        }
+        if let Some(ext) = record
+            .properties
+            .get(external_id_field)
+            .and_then(|v| v.as_str())
+        {
+            self.by_external_id.insert(ext.to_owned(), record.number);
+        }
+        self.by_id.insert(record.id.clone(), record.number);
+        self.records.insert(record.number, record);
+    }
+
+    /// Removes a record; answers it.
+    pub fn remove(&mut self, id: &str, external_id_field: &str) -> Option<Record> {
+        let number = self.by_id.remove(id)?;
+        let record = self.records.remove(&number)?;
+        if let Some(ext) = record
+            .properties
+            .get(external_id_field)
+            .and_then(|v| v.as_str())
+            && self.by_external_id.get(ext) == Some(&number)
+        {
+            self.by_external_id.remove(ext);
+        }
+        Some(record)
+    }
+}
+
+/// One account: options, window, records.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub number: u64,
+    pub created_at: Millis,
+    pub options: ResolvedOptions,
+    pub window: RollingWindow,
+    pub objects: BTreeMap<String, ObjectStore>,
+    /// Index of the next burst of another app not yet applied.
+    pub another_app_next_burst: u64,
+}
+
+/// One refresh-token family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: String,
+    pub account_id: String,
+    pub client_id: String,
+    pub refresh_token: String,
+    pub revoked: bool,
+}
+
+/// Whether a refresh token is the grant's current one or was rotated out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshTokenState {
+    Current,
+    RotatedOut,
+}
+
+/// An issued access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub grant_id: String,
+    pub account_id: String,
+    pub expires_at: Millis,
+}
