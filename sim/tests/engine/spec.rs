@@ -18,8 +18,14 @@ fn openapi_documents_exactly_the_routes_the_api_layer_serves() {
             }
         }
     }
-    let served: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
     let undocumented: Vec<_> = served.difference(&documented).collect();
     let unserved: Vec<_> = documented.difference(&served).collect();
-    assert!(undocumented.is_empty() && unserved.is_empty(), "served but undocumented: {undocumented:?}; documented but not served: {unserved:?}");
+    assert!(
+        undocumented.is_empty() && unserved.is_empty(),
+        "served but undocumented: {undocumented:?}; documented but not served: {unserved:?}"
+    );
 }
