@@ -335,3 +335,134 @@ proptest! {
         let _ = scenario::parse("fuzz.yaml", &text);
     }
 }
+
+#[test]
+fn invariants_need_the_in_memory_only_tag() {
+    let message = refusal(&format!("{HEAD}steps:\n  - invariants:\n")).to_string();
+    assert!(
+        message
+            .contains("tags: a scenario with an `invariants` step must be tagged `in-memory-only`"),
+        "{message}"
+    );
+}
+
+/// Every step kind as `spec/scenario-format.md` shows it, so the documentation cannot drift
+/// from what the parser accepts.
+const EVERY_STEP_KIND: &str = r#"
+name: every step kind
+requirements: [SESSION-1]
+tags: [in-memory-only]
+span: 3d
+keys: [main, other]
+providers:
+  hub:
+    provider: hubspot
+    budget: 100
+    token_lifetime: 30m
+    page_size: 100
+    rotation: true
+    latency: 50ms
+    another_app_usage: {requests: 40, every: 10s}
+    records:
+      contacts:
+        - {firstname: Ada, lastname: Lovelace, email: ada@example.com}
+        - {id: "501", lastname: Hopper}
+      companies: {generate: 300000}
+    faults:
+      - name: storm
+        match: {method: GET, path: /crm/v3/objects/contacts}
+        verdict: {status: {code: 429}}
+        count: 35
+      - {verdict: pass}
+      - {verdict: {delay: 20s}, probability: 0.5}
+      - verdict: {status: {code: 429, body: {status: error}, headers: {Retry-After: "30"}}}
+      - {verdict: timeout_after_acting}
+      - {verdict: timeout_before_acting}
+      - {verdict: drop}
+  sf:
+    provider: salesforce
+    budget: unlimited
+    records:
+      Contact: [{FirstName: Grace, LastName: Hopper}]
+receivers:
+  hooks:
+    - respond: {status: 200}
+  flaky:
+    - {until: 1m, respond: {status: 500}}
+    - {from: 1m, until: 2m, respond: down}
+    - {from: 2m, respond: {status: 200, delay: 12s}}
+  gone: down
+steps:
+  - request:
+      label: trigger
+      method: POST
+      path: /api/pull/transfer
+      query: {limit: "100"}
+      body: {session_id: "{{session_id}}", endgrate_type: crm-contact, synchronous: true}
+      key: other
+      headers: {Content-Type: text/plain}
+      omit_headers: [Authorization]
+      capture: {transfer_id: /transfer_id}
+      expect:
+        status: 202
+        json: {success: true, completed: false}
+        paths: {/meta/count: 250}
+        headers: {Retry-After: "60"}
+        answered_after: {step: trigger, seconds: 300, tolerance: 1}
+  - poll:
+      label: wait
+      request: {method: GET, path: /api/pull/data, query: {transfer_id: "{{transfer_id}}"}}
+      every: 1s
+      until: {status: 200, json: {completed: true}}
+      deadline: 5m
+  - concurrently:
+      - - request: {method: POST, path: /api/pull/transfer, expect: {answered_after: {step: wait, seconds: 300}}}
+      - - advance: 299s
+        - advance: 2s
+  - advance: 0s
+  - provider: {account: hub, set_records: {object: contacts, records: [{lastname: Lamarr}]}}
+  - provider: {account: hub, set_records: {object: contacts, records: {generate: 500}}}
+  - provider: {account: hub, update_record: {object: contacts, id: "{{first_id}}", properties: {email: new@example.com}}}
+  - provider: {account: hub, delete_record: {object: contacts, id: "{{first_id}}"}}
+  - provider:
+      account: hub
+      add_fault: {name: down, match: {path: /crm}, verdict: {status: {code: 503}}, count: 3}
+  - provider: {account: hub, remove_fault: down}
+  - provider: {account: hub, expire_tokens: true}
+  - provider: {account: hub, revoke_grant: true}
+  - provider: {account: hub, another_app_usage: {requests: 90}}
+  - provider_expect:
+      account: hub
+      object: contacts
+      record_count: 250
+      records_include: [{email: ada@example.com}]
+      no_duplicates: true
+      max_in_window: {window: 10s, at_most: 100}
+      rate_limited_share: {cause: target, at_most: 0.01}
+      refreshes: {min: 1, max: 2}
+  - webhooks_expect:
+      receiver: hooks
+      type: completed
+      payload: {transfer_id: "{{transfer_id}}", transfer_errors: false}
+      count: 1
+      signed: true
+      within: 1m
+  - webhooks_expect:
+      receiver: hooks
+      payload: {transfer_id: "{{transfer_id}}"}
+      order: [data, data, data, completed]
+  - webhooks_expect: {receiver: gone, none_within: 2h}
+  - invariants:
+  - invariants: [fifo_per_session, no_duplicate_writes]
+"#;
+
+#[test]
+fn every_documented_step_kind_parses_and_round_trips() {
+    let parsed =
+        scenario::parse("every.yaml", EVERY_STEP_KIND).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(parsed.steps.len(), 19);
+    let written = serde_saphyr::to_string(&parsed).unwrap_or_else(|error| panic!("{error}"));
+    let again = scenario::parse("every.yaml", &written)
+        .unwrap_or_else(|error| panic!("{error}\n{written}"));
+    assert_eq!(parsed, again);
+}

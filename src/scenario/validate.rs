@@ -52,6 +52,7 @@ struct Checker<'a> {
 struct Seen {
     steps: usize,
     labels: BTreeSet<String>,
+    invariants: bool,
 }
 
 impl Checker<'_> {
@@ -120,7 +121,14 @@ impl Checker<'_> {
             }
         }
         let mut seen = Seen::default();
-        self.steps("steps", &scenario.steps, &mut seen)
+        self.steps("steps", &scenario.steps, &mut seen)?;
+        if seen.invariants && !scenario.tags.iter().any(|tag| tag == TAG_IN_MEMORY_ONLY) {
+            return Err(self.refuse(
+                "tags",
+                format!("a scenario with an `invariants` step must be tagged `{TAG_IN_MEMORY_ONLY}`: only the simulated world has invariant checkers"),
+            ));
+        }
+        Ok(())
     }
 
     fn positive(&self, at: &str, duration: Duration) -> Result<(), ScenarioError> {
@@ -283,7 +291,11 @@ impl Checker<'_> {
                 }
                 Ok(())
             }
-            Step::Advance(_) | Step::Invariants(_) => Ok(()),
+            Step::Advance(_) => Ok(()),
+            Step::Invariants(_) => {
+                seen.invariants = true;
+                Ok(())
+            }
             Step::Provider(control) => self.control(here, control),
             Step::ProviderExpect(expect) => {
                 let account = self.declared_account(here, &expect.account)?;
