@@ -182,7 +182,29 @@ fn collect_scenario_files(dir: &Path, paths: &mut Vec<PathBuf>) -> Result<(), Sc
 }
 
 /// The JSON Schema of a scenario file, generated from the types, for editors (and committed as
-/// `spec/scenario.schema.json`).
+/// `spec/scenario.schema.json`). Object keys are sorted: whether serde_json keeps insertion order
+/// depends on which features the build unifies (`--all-features` turns `preserve_order` on), and
+/// the committed file must not.
 pub fn json_schema() -> serde_json::Value {
-    schemars::schema_for!(Scenario).to_value()
+    sorted(schemars::schema_for!(Scenario).to_value())
+}
+
+/// `value` with every object's keys in sorted order, whatever map serde_json was built with.
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|(left, _), (right, _)| left.cmp(right));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, inner)| (key, sorted(inner)))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
 }
