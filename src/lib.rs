@@ -3,3 +3,4 @@
 //! `transfersim-sim`; the mock providers in `transfersim-mock-providers`.
 
 pub mod cli;
+pub mod scenario;
