@@ -17,4 +17,5 @@ pub mod limits;
 pub mod mutations;
 pub mod schema;
 pub mod time;
+pub mod webhook;
 pub mod world;
