@@ -19,12 +19,20 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use transfersim_mock_providers::{InProcessProvider, Millis, Outcome, ProviderRequest};
+use transfersim_mock_providers::{
+    Hubspot, InProcessProvider, Millis, Outcome, ProviderRequest, Salesforce,
+};
 
 use crate::api::{self, ApiOutcome};
-use crate::engine::{Engine, EngineConfig, Output};
+use crate::connectors::{hubspot::HubspotConnector, salesforce::SalesforceConnector};
+use crate::engine::{Engine, EngineConfig, Output, ProviderName};
 use crate::limits::PROVIDER_TIMEOUT_MS;
 use crate::time::DEFAULT_EPOCH_MS;
+
+/// Where the world hosts its hubspot mock (the layout `serve` uses too).
+pub const HUBSPOT_BASE_URL: &str = "http://providers.sim/providers/hubspot";
+/// Where the world hosts its salesforce mock.
+pub const SALESFORCE_BASE_URL: &str = "http://providers.sim/providers/salesforce";
 
 /// The most events one advance may process; a runaway simulation stops here with a panic that
 /// names the bound rather than spinning forever.
@@ -78,9 +86,31 @@ enum Event {
     ProviderOutcome { call: u64, outcome: Outcome },
 }
 
+/// A provider the world hosts: the two mocks by type (so tests can create accounts, seed
+/// records and read journals), or any other in-process provider.
+enum Hosted {
+    Hubspot(Hubspot),
+    Salesforce(Salesforce),
+    Other(Box<dyn InProcessProvider>),
+}
+
+impl Hosted {
+    fn handle(
+        &mut self,
+        now: Millis,
+        request: ProviderRequest,
+    ) -> transfersim_mock_providers::Served {
+        match self {
+            Hosted::Hubspot(mock) => mock.handle(now, request),
+            Hosted::Salesforce(mock) => mock.handle(now, request),
+            Hosted::Other(provider) => provider.handle(now, request),
+        }
+    }
+}
+
 struct HostedProvider {
     base_url: String,
-    provider: Box<dyn InProcessProvider>,
+    provider: Hosted,
 }
 
 /// The discrete-event simulation.
@@ -116,14 +146,33 @@ impl World {
         let mut engine_config = config.engine;
         engine_config.seed = config.seed;
         engine_config.virtual_clock = true;
+        let mut engine = Engine::new(engine_config);
+        engine.set_connector(ProviderName::Hubspot, Box::new(HubspotConnector));
+        engine.set_connector(ProviderName::Salesforce, Box::new(SalesforceConnector));
+        let providers = vec![
+            HostedProvider {
+                base_url: HUBSPOT_BASE_URL.to_owned(),
+                provider: Hosted::Hubspot(Hubspot::new(
+                    HUBSPOT_BASE_URL,
+                    config.seed ^ 0x4855_4253,
+                )),
+            },
+            HostedProvider {
+                base_url: SALESFORCE_BASE_URL.to_owned(),
+                provider: Hosted::Salesforce(Salesforce::new(
+                    SALESFORCE_BASE_URL,
+                    config.seed ^ 0x5346_4443,
+                )),
+            },
+        ];
         Self {
-            engine: Engine::new(engine_config),
+            engine,
             rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x5EED_F0A1),
             epoch_ms: config.epoch_ms,
             now: config.epoch_ms,
             events: BTreeMap::new(),
             event_seq: 0,
-            providers: Vec::new(),
+            providers,
             calls: BTreeMap::new(),
             sync_calls: BTreeMap::new(),
             next_handle: 1,
@@ -148,23 +197,41 @@ impl World {
     }
 
     /// Hosts `provider` at `base_url` (no trailing slash): requests whose URL starts with it go
-    /// there, with the base stripped.
+    /// there, with the base stripped. The hubspot and salesforce mocks are hosted from the start
+    /// at [`HUBSPOT_BASE_URL`] and [`SALESFORCE_BASE_URL`].
     pub fn host_provider(&mut self, base_url: &str, provider: Box<dyn InProcessProvider>) {
         self.providers.push(HostedProvider {
             base_url: base_url.trim_end_matches('/').to_owned(),
-            provider,
+            provider: Hosted::Other(provider),
         });
     }
 
-    /// The provider hosted at `base_url`, to inspect or change it between steps.
-    pub fn provider_mut(
-        &mut self,
-        base_url: &str,
-    ) -> Option<&mut (dyn InProcessProvider + 'static)> {
-        self.providers
+    /// The hosted hubspot mock: create accounts, seed records, read the journal.
+    pub fn hubspot(&mut self) -> &mut Hubspot {
+        match self
+            .providers
             .iter_mut()
-            .find(|hosted| hosted.base_url == base_url.trim_end_matches('/'))
-            .map(|hosted| hosted.provider.as_mut())
+            .find_map(|hosted| match &mut hosted.provider {
+                Hosted::Hubspot(mock) => Some(mock),
+                _ => None,
+            }) {
+            Some(mock) => mock,
+            None => panic!("the world always hosts a hubspot mock"),
+        }
+    }
+
+    /// The hosted salesforce mock.
+    pub fn salesforce(&mut self) -> &mut Salesforce {
+        match self
+            .providers
+            .iter_mut()
+            .find_map(|hosted| match &mut hosted.provider {
+                Hosted::Salesforce(mock) => Some(mock),
+                _ => None,
+            }) {
+            Some(mock) => mock,
+            None => panic!("the world always hosts a salesforce mock"),
+        }
     }
 
     /// Virtual time now.

@@ -7,6 +7,7 @@
 mod behaviour;
 mod connectors;
 mod input;
+mod providers;
 mod spec;
 mod support;
 
