@@ -103,6 +103,25 @@ pub trait Connector: Debug {
         context: &RequestContext<'_>,
         items: &[OutgoingItem],
     ) -> Vec<(Vec<usize>, ProviderRequest)>;
+    /// The budget to pace to before the provider's headers say otherwise; `None` for a
+    /// provider without a known budget (no pacing).
+    fn default_budget(&self) -> Option<crate::engine::Budget> {
+        None
+    }
+    /// The usage an answer's headers report, where the provider reports it.
+    fn reported_usage(&self, response: &ProviderResponse) -> Option<crate::engine::ReportedUsage> {
+        let _ = response;
+        None
+    }
+    /// Whether an answer is the provider's rate-limit answer.
+    fn is_rate_limit(&self, response: &ProviderResponse) -> bool {
+        response.status() == http::StatusCode::TOO_MANY_REQUESTS
+    }
+    /// How long to wait after a rate-limit answer the log cannot explain (another app used the
+    /// budget): one window for a short window, an hourly probe for a daily quota.
+    fn unexplained_rate_limit_wait_ms(&self) -> u64 {
+        10_000
+    }
     /// Whether requests need an access token from [`Connector::token_request`].
     fn authenticates(&self) -> bool {
         false

@@ -16,15 +16,30 @@ pub enum Mutation {
     DataBeforeComplete,
     /// A session's transfers run newest first.
     FifoBroken,
+    /// Requests go out as fast as the pipeline allows, ignoring the budget.
+    NoPacing,
+    /// A rate-limit answer fails the batch or page as `upstream` instead of waiting.
+    FailOnRateLimit,
+    /// Every request refreshes the token first.
+    RefreshPerRequest,
+    /// A resent push batch gets fresh external ids, so the provider creates the items again.
+    ResendAsCreate,
+    /// Sync pulls forget to report deletions.
+    SyncDropsDeletions,
 }
 
 impl Mutation {
     /// Every mutation, in a fixed order.
-    pub const ALL: [Mutation; 4] = [
+    pub const ALL: [Mutation; 9] = [
         Mutation::QueueIgnoresConfiguration,
         Mutation::SyncIgnoresCap,
         Mutation::DataBeforeComplete,
         Mutation::FifoBroken,
+        Mutation::NoPacing,
+        Mutation::FailOnRateLimit,
+        Mutation::RefreshPerRequest,
+        Mutation::ResendAsCreate,
+        Mutation::SyncDropsDeletions,
     ];
 
     /// The name used on the command line (`--mutation NAME`).
@@ -34,6 +49,11 @@ impl Mutation {
             Mutation::SyncIgnoresCap => "sync-ignores-cap",
             Mutation::DataBeforeComplete => "data-before-complete",
             Mutation::FifoBroken => "fifo-broken",
+            Mutation::NoPacing => "no-pacing",
+            Mutation::FailOnRateLimit => "fail-on-rate-limit",
+            Mutation::RefreshPerRequest => "refresh-per-request",
+            Mutation::ResendAsCreate => "resend-as-create",
+            Mutation::SyncDropsDeletions => "sync-drops-deletions",
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::connector::{
     Connector, ItemResult, ItemWritten, OutgoingItem, PulledPage, PulledRecord, RequestContext,
     TokenGrant, Unusable, form_request, json_request,
 };
+use crate::engine::{Budget, ReportedUsage};
 use crate::schema::EndgrateType;
 
 /// Hubspot's largest batch and page.
@@ -222,6 +223,39 @@ impl Connector for HubspotConnector {
             });
         }
         Ok(out)
+    }
+
+    fn default_budget(&self) -> Option<Budget> {
+        Some(Budget {
+            limit: 100,
+            window_ms: 10_000,
+        })
+    }
+
+    fn reported_usage(&self, response: &ProviderResponse) -> Option<ReportedUsage> {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)?
+                .to_str()
+                .ok()?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        };
+        let limit = header("x-hubspot-ratelimit-max")?;
+        let remaining = header("x-hubspot-ratelimit-remaining")?;
+        let window_ms = header("x-hubspot-ratelimit-interval-milliseconds").unwrap_or(10_000);
+        let limit = u32::try_from(limit).ok()?;
+        let used = limit.saturating_sub(u32::try_from(remaining).unwrap_or(u32::MAX));
+        Some(ReportedUsage {
+            used,
+            budget: Budget { limit, window_ms },
+        })
+    }
+
+    fn unexplained_rate_limit_wait_ms(&self) -> u64 {
+        10_000
     }
 
     fn authenticates(&self) -> bool {

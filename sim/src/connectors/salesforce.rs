@@ -11,6 +11,7 @@ use crate::connector::{
     Connector, ItemResult, ItemWritten, OutgoingItem, PulledPage, PulledRecord, RequestContext,
     TokenGrant, Unusable, form_request, json_request,
 };
+use crate::engine::{Budget, ReportedUsage};
 use crate::schema::EndgrateType;
 
 /// Salesforce's largest composite batch.
@@ -231,6 +232,38 @@ impl Connector for SalesforceConnector {
                 }
             })
             .collect())
+    }
+
+    fn default_budget(&self) -> Option<Budget> {
+        Some(Budget {
+            limit: 15_000,
+            window_ms: 24 * 3_600_000,
+        })
+    }
+
+    fn reported_usage(&self, response: &ProviderResponse) -> Option<ReportedUsage> {
+        // `Sforce-Limit-Info: api-usage=<used>/<limit>`, over a rolling 24 h.
+        let info = response.headers().get("sforce-limit-info")?.to_str().ok()?;
+        let usage = info
+            .split(',')
+            .find_map(|part| part.trim().strip_prefix("api-usage="))?;
+        let (used, limit) = usage.split_once('/')?;
+        Some(ReportedUsage {
+            used: used.trim().parse().ok()?,
+            budget: Budget {
+                limit: limit.trim().parse().ok()?,
+                window_ms: 24 * 3_600_000,
+            },
+        })
+    }
+
+    fn is_rate_limit(&self, response: &ProviderResponse) -> bool {
+        response.status() == http::StatusCode::FORBIDDEN
+            && String::from_utf8_lossy(response.body()).contains("REQUEST_LIMIT_EXCEEDED")
+    }
+
+    fn unexplained_rate_limit_wait_ms(&self) -> u64 {
+        3_600_000
     }
 
     fn authenticates(&self) -> bool {

@@ -12,6 +12,7 @@
 //! **Invariant:** a session runs at most one transfer at a time, and a transfer has at most one
 //! provider request in flight.
 
+mod pacing;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -22,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use transfersim_mock_providers::{Millis, Outcome, ProviderResponse};
 
+pub use pacing::{Budget, Pacer, ReportedUsage};
 pub use types::*;
 
 use crate::connector::{Connector, ItemResult, OutgoingItem, RequestContext};
@@ -32,7 +34,7 @@ use crate::limits::{
 #[cfg(feature = "mutations")]
 use crate::mutations::Mutation;
 use crate::schema::{self, EndgrateType};
-use crate::time::{HOUR_MS, SECOND_MS};
+use crate::time::SECOND_MS;
 
 /// Whether the engine runs with the named mutation. Without the `mutations` feature this is
 /// `false` and the mutation names do not exist.
@@ -122,6 +124,8 @@ enum TimerKind {
     SyncCap(u64),
     /// A failed token refresh is tried again.
     RefreshRetry(ConnectionKey),
+    /// A token enters the last min(300 s, 10 %) of its life: refresh it if work still needs it.
+    ProactiveRefresh(ConnectionKey),
 }
 
 impl TimerKind {
@@ -129,7 +133,7 @@ impl TimerKind {
     fn class(&self) -> u8 {
         match self {
             TimerKind::Expire(_) => 0,
-            TimerKind::Resume(_) | TimerKind::RefreshRetry(_) => 1,
+            TimerKind::Resume(_) | TimerKind::RefreshRetry(_) | TimerKind::ProactiveRefresh(_) => 1,
             TimerKind::SyncCap(_) => 2,
         }
     }
@@ -183,6 +187,8 @@ struct Connection {
     waiting: Vec<Id>,
     /// Refreshes done, for tests and invariants.
     refreshes: u64,
+    /// The sliding-window log of this connection's budget; `None` where the provider has none.
+    pacer: Option<Pacer>,
 }
 
 /// What a provider call in flight is for.
@@ -292,6 +298,20 @@ impl Engine {
                 }
             }
             TimerKind::RefreshRetry(key) => self.start_refresh(now, &key),
+            TimerKind::ProactiveRefresh(key) => {
+                // A later refresh may have replaced the token this timer was set for.
+                let due = self.connections.get(&key).is_some_and(|c| {
+                    match (c.expires_at, c.lifetime_ms) {
+                        (Some(expires_at), Some(lifetime)) => {
+                            now >= expires_at - (lifetime / 10).min(300 * SECOND_MS)
+                        }
+                        _ => false,
+                    }
+                });
+                if due && self.connection_has_work(&key) {
+                    self.start_refresh(now, &key);
+                }
+            }
             TimerKind::SyncCap(call) => {
                 if let Some(open) = self.sync_calls.remove(&call) {
                     self.trace(format!("sync call {call} capped at 300 s"));
@@ -487,6 +507,11 @@ impl Engine {
             refresh_attempts: 0,
             waiting: Vec::new(),
             refreshes: 0,
+            pacer: self
+                .connectors
+                .get(&request.provider)
+                .and_then(|c| c.default_budget())
+                .map(Pacer::new),
         });
         let Some(session) = self.sessions.get_mut(&request.session_id) else {
             return Err(EngineError::SessionNotFound);
@@ -535,7 +560,9 @@ impl Engine {
         self.timers.retain(|timer| match &timer.kind {
             TimerKind::Resume(transfer_id) => !doomed.contains(transfer_id),
             TimerKind::Expire(id) => id != session_id,
-            TimerKind::SyncCap(_) | TimerKind::RefreshRetry(_) => true,
+            TimerKind::SyncCap(_) | TimerKind::RefreshRetry(_) | TimerKind::ProactiveRefresh(_) => {
+                true
+            }
         });
         let gone: Vec<u64> = self
             .sync_calls
@@ -618,6 +645,8 @@ impl Engine {
                 error_count: 0,
                 token_used: None,
                 refreshed_after_401: false,
+                fresh_token: false,
+                sent_at: now,
                 outcomes: vec![None; item_count],
                 items,
                 batch_index: 0,
@@ -861,6 +890,13 @@ impl Engine {
         if !self.token_ready(now, transfer_id) {
             return;
         }
+        if let Some(room_at) = self.pacing_wait(now, transfer_id) {
+            if let Some(transfer) = self.transfers.get_mut(transfer_id) {
+                transfer.step = Step::Waiting;
+            }
+            self.set_timer(room_at, TimerKind::Resume(transfer_id.to_owned()));
+            return;
+        }
         let Some(transfer) = self.transfers.get(transfer_id) else {
             return;
         };
@@ -882,7 +918,11 @@ impl Engine {
                 format!("page {}", transfer.pages_read + transfer.pages_failed + 1),
             ),
             Direction::Push => {
-                let batch = outgoing_batch(transfer, connector.push_batch_size());
+                let batch = outgoing_batch(
+                    mutant!(self, ResendAsCreate),
+                    transfer,
+                    connector.push_batch_size(),
+                );
                 let mut requests = connector.push_requests(&context, &batch);
                 if transfer.sub_request_index >= requests.len() {
                     // Every request of this batch is done; cannot happen (advance_push moves on).
@@ -906,6 +946,10 @@ impl Engine {
         if let Some(transfer) = self.transfers.get_mut(transfer_id) {
             transfer.step = Step::InFlight(call);
             transfer.token_used = route.access_token.clone();
+            transfer.sent_at = now;
+        }
+        if let Some(pacer) = self.pacer_of(transfer_id) {
+            pacer.record(now);
         }
         self.trace(format!(
             "transfer {transfer_id} {label}: {} {}",
@@ -956,8 +1000,7 @@ impl Engine {
 
     fn on_answer(&mut self, now: Millis, transfer_id: &str, response: ProviderResponse) {
         let status = response.status().as_u16();
-        if let Some(wait_ms) = rate_limit_wait(&response) {
-            self.rate_limited(now, transfer_id, wait_ms);
+        if self.observe_rate_limit(now, transfer_id, &response) {
             return;
         }
         if let Some(transfer) = self.transfers.get_mut(transfer_id) {
@@ -1017,7 +1060,11 @@ impl Engine {
                 ),
             },
             Direction::Push => {
-                let batch = outgoing_batch(transfer, connector.push_batch_size());
+                let batch = outgoing_batch(
+                    mutant!(self, ResendAsCreate),
+                    transfer,
+                    connector.push_batch_size(),
+                );
                 let requests = connector.push_requests(&context, &batch);
                 let carried: Vec<OutgoingItem> = requests
                     .get(transfer.sub_request_index)
@@ -1104,7 +1151,7 @@ impl Engine {
                 let Some(batch_size) = self.batch_size_of(transfer) else {
                     return;
                 };
-                let batch = outgoing_batch(transfer, batch_size);
+                let batch = outgoing_batch(mutant!(self, ResendAsCreate), transfer, batch_size);
                 let carried = self.carried_positions(transfer, &batch);
                 if let Some(transfer) = self.transfers.get_mut(transfer_id) {
                     for position in carried {
@@ -1214,11 +1261,13 @@ impl Engine {
                 .and_then(|s| s.baselines.get(&endgrate_type))
                 .cloned()
                 .unwrap_or_default();
+            let drop_deletions = mutant!(self, SyncDropsDeletions);
             let deletions: Vec<PullItem> = previous
                 .iter()
                 .filter(|(id, data)| {
                     !seen_ids.contains(id) && schema::matches_filters(data, &transfer.filters)
                 })
+                .filter(|_| !drop_deletions)
                 .map(|(id, _)| PullItem {
                     id: id.clone(),
                     data: None,
@@ -1316,7 +1365,7 @@ impl Engine {
         let Some(batch_size) = self.batch_size_of(transfer) else {
             return;
         };
-        let batch = outgoing_batch(transfer, batch_size);
+        let batch = outgoing_batch(mutant!(self, ResendAsCreate), transfer, batch_size);
         let request_count = {
             let binding = self
                 .sessions
@@ -1436,6 +1485,97 @@ impl Engine {
         self.errors.push(record);
     }
 
+    // ----- Pacing -----------------------------------------------------------------------------
+
+    /// The pacing log of the transfer's connection.
+    fn pacer_of(&mut self, transfer_id: &str) -> Option<&mut Pacer> {
+        let transfer = self.transfers.get(transfer_id)?;
+        let key = self
+            .sessions
+            .get(&transfer.session_id)?
+            .binding
+            .as_ref()?
+            .connection
+            .clone();
+        self.connections.get_mut(&key)?.pacer.as_mut()
+    }
+
+    /// When the transfer's next request may go, if not now: the connection's window is full.
+    fn pacing_wait(&mut self, now: Millis, transfer_id: &str) -> Option<Millis> {
+        let bypass = self.transfers.get(transfer_id)?.bypass_rate_limit;
+        if bypass || mutant!(self, NoPacing) {
+            return None;
+        }
+        let room_at = self.pacer_of(transfer_id)?.room_at(now);
+        (room_at > now).then_some(room_at)
+    }
+
+    /// Reads the answer's usage headers into the log and, for a rate-limit answer, waits and
+    /// resends. Returns whether the answer was a rate limit (and so is handled).
+    fn observe_rate_limit(
+        &mut self,
+        now: Millis,
+        transfer_id: &str,
+        response: &ProviderResponse,
+    ) -> bool {
+        let Some(transfer) = self.transfers.get(transfer_id) else {
+            return false;
+        };
+        let sent_at = transfer.sent_at;
+        let Some(provider) = self
+            .sessions
+            .get(&transfer.session_id)
+            .and_then(|s| s.binding.as_ref())
+            .map(|b| b.provider)
+        else {
+            return false;
+        };
+        let Some(connector) = self.connectors.get(&provider) else {
+            return false;
+        };
+        let usage = connector.reported_usage(response);
+        let refused = connector.is_rate_limit(response);
+        let unexplained_wait_ms = connector.unexplained_rate_limit_wait_ms();
+        let retry_after_ms = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .map(|seconds| seconds * SECOND_MS);
+        let wait_ms = match self.pacer_of(transfer_id) {
+            Some(pacer) => {
+                if refused {
+                    pacer.uncount(sent_at);
+                }
+                if let Some(usage) = usage {
+                    pacer.observe(sent_at, usage);
+                }
+                if !refused {
+                    return false;
+                }
+                if pacer.explains_refusal(sent_at) {
+                    pacer.room_at(now).saturating_sub(now).max(1)
+                } else {
+                    unexplained_wait_ms
+                }
+            }
+            None if refused => unexplained_wait_ms,
+            None => return false,
+        };
+        let wait_ms = retry_after_ms.map_or(wait_ms, |retry| retry.max(wait_ms));
+        if mutant!(self, FailOnRateLimit) {
+            self.step_failed(
+                now,
+                transfer_id,
+                ErrorType::Upstream,
+                "The provider answered with a rate limit.".to_owned(),
+            );
+            return true;
+        }
+        self.rate_limited(now, transfer_id, wait_ms);
+        true
+    }
+
     // ----- Tokens -----------------------------------------------------------------------------
 
     /// Where the binding's requests go now, with the connection's current token.
@@ -1453,9 +1593,13 @@ impl Engine {
     /// (none yet, or inside the proactive window before expiry), the transfer waits for the one
     /// refresh in flight, starting it if needed.
     fn token_ready(&mut self, now: Millis, transfer_id: &str) -> bool {
-        let Some(transfer) = self.transfers.get(transfer_id) else {
+        let Some(transfer) = self.transfers.get_mut(transfer_id) else {
             return false;
         };
+        if transfer.fresh_token {
+            transfer.fresh_token = false;
+            return true;
+        }
         let Some(binding) = self
             .sessions
             .get(&transfer.session_id)
@@ -1469,20 +1613,22 @@ impl Engine {
         if !connector.authenticates() {
             return true; // This provider does not authenticate.
         }
+        let refresh_per_request = mutant!(self, RefreshPerRequest);
         let Some(connection) = self.connections.get_mut(&binding.connection) else {
             return true;
         };
-        let fresh = match (&connection.access_token, connection.expires_at) {
-            (None, _) => false,
-            (Some(_), None) => true,
-            (Some(_), Some(expires_at)) => {
-                // Refresh within the last min(300 s, 10 % of the lifetime), never earlier.
-                let window = connection
-                    .lifetime_ms
-                    .map_or(0, |lifetime| (lifetime / 10).min(300 * SECOND_MS));
-                now < expires_at.saturating_sub(window)
-            }
-        };
+        let fresh = !refresh_per_request
+            && match (&connection.access_token, connection.expires_at) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(_), Some(expires_at)) => {
+                    // Refresh within the last min(300 s, 10 % of the lifetime), never earlier.
+                    let window = connection
+                        .lifetime_ms
+                        .map_or(0, |lifetime| (lifetime / 10).min(300 * SECOND_MS));
+                    now < expires_at.saturating_sub(window)
+                }
+            };
         if fresh {
             return true;
         }
@@ -1559,6 +1705,9 @@ impl Engine {
                         connection.access_token = Some(grant.access_token);
                         connection.lifetime_ms = grant.expires_in_ms;
                         connection.expires_at = grant.expires_in_ms.map(|lifetime| now + lifetime);
+                        let proactive_at = grant
+                            .expires_in_ms
+                            .map(|lifetime| now + lifetime - (lifetime / 10).min(300 * SECOND_MS));
                         if let Some(rotated) = grant.refresh_token {
                             connection.refresh_token = rotated;
                         }
@@ -1569,9 +1718,13 @@ impl Engine {
                         connection.refreshes += 1;
                         let waiting = std::mem::take(&mut connection.waiting);
                         self.trace(format!("connection {} refreshed", key.2));
+                        if let Some(at) = proactive_at {
+                            self.set_timer(at, TimerKind::ProactiveRefresh(key.clone()));
+                        }
                         for transfer_id in waiting {
                             if let Some(transfer) = self.transfers.get_mut(&transfer_id) {
                                 transfer.step = Step::Idle;
+                                transfer.fresh_token = true;
                             }
                             self.send_current(now, &transfer_id);
                         }
@@ -1637,6 +1790,17 @@ impl Engine {
                 self.set_timer(now + wait_ms, TimerKind::RefreshRetry(key.clone()));
             }
         }
+    }
+
+    /// Whether any transfer on a session bound to this connection is running.
+    fn connection_has_work(&self, key: &ConnectionKey) -> bool {
+        self.sessions.values().any(|session| {
+            session.running.is_some()
+                && session
+                    .binding
+                    .as_ref()
+                    .is_some_and(|binding| &binding.connection == key)
+        })
     }
 
     /// Marks every push item not yet written as failed with `error_type` (the transfer ends).
@@ -1789,45 +1953,31 @@ fn validate_push_item(
 }
 
 /// The items of the transfer's current logical batch, with their external ids.
-fn outgoing_batch(transfer: &Transfer, batch_size: usize) -> Vec<OutgoingItem> {
+fn outgoing_batch(
+    resend_as_create: bool,
+    transfer: &Transfer,
+    batch_size: usize,
+) -> Vec<OutgoingItem> {
     let start = transfer.batch_index * batch_size;
     let end = (start + batch_size).min(transfer.items.len());
     (start..end)
         .map(|index| {
             let item = &transfer.items[index];
+            let mut external_id = item
+                .internal_id
+                .clone()
+                .unwrap_or_else(|| format!("{}-{index}", transfer.id));
+            if resend_as_create && transfer.attempts > 0 {
+                external_id = format!("{external_id}-resend{}", transfer.attempts);
+            }
             OutgoingItem {
                 index,
                 id: item.id.clone(),
-                external_id: item
-                    .internal_id
-                    .clone()
-                    .unwrap_or_else(|| format!("{}-{index}", transfer.id)),
+                external_id,
                 data: item.data.clone(),
             }
         })
         .collect()
-}
-
-/// How long to wait after a rate-limit answer, or `None` if the answer is not one. Pacing-aware
-/// waits come with the task queue; until then: `Retry-After` if given, a hubspot window (10 s)
-/// after a 429, an hour after salesforce's `REQUEST_LIMIT_EXCEEDED`.
-fn rate_limit_wait(response: &ProviderResponse) -> Option<Millis> {
-    let status = response.status().as_u16();
-    let quota = status == 403
-        && String::from_utf8_lossy(response.body()).contains("REQUEST_LIMIT_EXCEEDED");
-    if status != 429 && !quota {
-        return None;
-    }
-    let retry_after = response
-        .headers()
-        .get(http::header::RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| text.trim().parse::<u64>().ok());
-    Some(match (retry_after, quota) {
-        (Some(seconds), _) => seconds.max(1) * SECOND_MS,
-        (None, true) => HOUR_MS,
-        (None, false) => 10 * SECOND_MS,
-    })
 }
 
 fn snippet(body: &[u8]) -> String {

@@ -300,6 +300,10 @@ pub struct Transfer {
     pub token_used: Option<String>,
     /// Whether the current request already drew a 401 and a refresh (a second 401 fails it).
     pub refreshed_after_401: bool,
+    /// Set when a refresh this transfer waited for just finished: send without re-checking.
+    pub fresh_token: bool,
+    /// When the current request was sent (the pacing log's entry for it).
+    pub sent_at: Millis,
     // Push progress.
     pub items: Vec<PushItem>,
     pub outcomes: Vec<Option<PushOutcome>>,

@@ -2,12 +2,13 @@
 //! behaviour.
 
 // Tables of checks and cases read best as tuples.
-#![allow(clippy::type_complexity)]
+#![allow(clippy::type_complexity, clippy::neg_cmp_op_on_partial_ord)]
 
 mod behaviour;
 mod connectors;
 mod input;
 mod providers;
+mod queue;
 mod spec;
 mod support;
 
@@ -66,6 +67,56 @@ fn another_api_key_gets_404_for_every_id_of_the_first() {
 #[test]
 fn session_without_save_session_is_gone_at_72_h_with_transfers_cancelled() {
     pass("session_expires_at_72_hours", session_expires_at_72_hours);
+}
+
+#[test]
+fn five_10000_item_pushes_stay_within_the_hubspot_budget_in_about_50_s() {
+    pass(
+        "five_pushes",
+        queue::five_pushes_stay_within_the_hubspot_budget,
+    );
+}
+
+#[test]
+fn pushes_with_5xx_and_timeouts_after_acting_write_every_item_exactly_once() {
+    pass(
+        "faulty_pushes",
+        queue::faulty_pushes_write_every_item_exactly_once,
+    );
+}
+
+#[test]
+fn twenty_sessions_share_one_connections_budget_in_order_at_90_percent_throughput() {
+    pass(
+        "shared_connection",
+        queue::shared_connection_paces_twenty_sessions,
+    );
+}
+
+#[test]
+fn salesforce_quota_exhaustion_parks_the_pull_and_resumes_with_every_record() {
+    pass(
+        "salesforce_quota",
+        queue::salesforce_quota_parks_and_resumes,
+    );
+}
+
+#[test]
+fn a_60_s_token_is_refreshed_once_per_lifetime_in_its_last_6_s() {
+    pass(
+        "short_tokens",
+        queue::short_tokens_refresh_once_per_lifetime,
+    );
+}
+
+#[test]
+fn sync_pull_after_10_updates_and_3_deletions_returns_exactly_13() {
+    pass("sync_pull", queue::sync_pull_returns_exactly_the_changes);
+}
+
+#[test]
+fn a_storm_of_429s_is_waited_out_without_errors() {
+    pass("storm", queue::a_429_storm_is_waited_out);
 }
 
 #[test]
@@ -153,10 +204,65 @@ mod mutations_are_caught {
     }
 
     #[test]
+    fn no_pacing_is_caught() {
+        caught(
+            Mutation::NoPacing,
+            &[
+                (
+                    "five_pushes",
+                    queue::five_pushes_stay_within_the_hubspot_budget,
+                ),
+                (
+                    "shared_connection",
+                    queue::shared_connection_paces_twenty_sessions,
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn fail_on_rate_limit_is_caught() {
+        caught(
+            Mutation::FailOnRateLimit,
+            &[("storm", queue::a_429_storm_is_waited_out)],
+        );
+    }
+
+    #[test]
+    fn refresh_per_request_is_caught() {
+        caught(
+            Mutation::RefreshPerRequest,
+            &[(
+                "short_tokens",
+                queue::short_tokens_refresh_once_per_lifetime,
+            )],
+        );
+    }
+
+    #[test]
+    fn resend_as_create_is_caught() {
+        caught(
+            Mutation::ResendAsCreate,
+            &[(
+                "faulty_pushes",
+                queue::faulty_pushes_write_every_item_exactly_once,
+            )],
+        );
+    }
+
+    #[test]
+    fn sync_drops_deletions_is_caught() {
+        caught(
+            Mutation::SyncDropsDeletions,
+            &[("sync_pull", queue::sync_pull_returns_exactly_the_changes)],
+        );
+    }
+
+    #[test]
     fn every_mutation_has_a_catching_test() {
         assert_eq!(
             Mutation::ALL.len(),
-            4,
+            9,
             "a new mutation needs its own `_is_caught` test above"
         );
     }
