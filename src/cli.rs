@@ -26,7 +26,7 @@ pub enum Command {
     /// Serve the in-memory implementation over HTTP, with embedded mock providers.
     Serve(PassThroughArgs),
     /// Serve the hubspot and salesforce mock providers standalone.
-    Providers(PassThroughArgs),
+    Providers(crate::providers::ProvidersArgs),
     /// Run seeded random workloads with faults, check invariants and shrink failures.
     Fuzz(PassThroughArgs),
     /// Generate load against a target and report throughput and latency.
@@ -68,7 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match command {
         Command::Check(_) => not_built("check", 6),
         Command::Serve(_) => not_built("serve", 7),
-        Command::Providers(_) => not_built("providers", 3),
+        Command::Providers(args) => crate::providers::run(&args),
         Command::Fuzz(_) => not_built("fuzz", 8),
         Command::Load(_) => not_built("load", 9),
     }

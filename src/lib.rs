@@ -3,4 +3,5 @@
 //! `transfersim-sim`; the mock providers in `transfersim-mock-providers`.
 
 pub mod cli;
+pub mod providers;
 pub mod scenario;
