@@ -63,9 +63,13 @@ pub fn is_delivery_success(status: Option<u16>, answered_after_ms: Millis) -> bo
 /// mode (behind its transfer's `Data` and `Error`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum WebhookKind {
+    /// The session's first configuration.
     Configuration,
+    /// A pull page that delivered records, or a push batch.
     Data,
+    /// One error record.
     Error,
+    /// The end of a transfer: exactly one, after all of its `Data` and `Error`.
     Completed,
 }
 
@@ -88,6 +92,7 @@ pub struct Webhook {
     pub id: String,
     /// The transfer it reports on; `None` for the configuration webhook.
     pub transfer_id: Option<String>,
+    /// Which payload it is; `Completed` is ordered behind its transfer's reports.
     pub kind: WebhookKind,
     /// The URL it is POSTed to.
     pub endpoint: String,
@@ -98,11 +103,15 @@ pub struct Webhook {
 /// One attempt to send now. The caller signs it at its send time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
+    /// The `webhook-id` to send, the same at every attempt.
     pub webhook_id: String,
     /// 1 for the first try, up to [`ATTEMPTS_MAX`].
     pub attempt_number: u32,
+    /// The webhook's kind, for trace lines.
     pub kind: WebhookKind,
+    /// Where to POST it.
     pub endpoint: String,
+    /// The webhook's bytes, unchanged since [`Outbox::push`].
     pub body: Bytes,
 }
 
@@ -145,7 +154,10 @@ pub enum OutboxError {
     /// Unknown here, already finished, dropped by [`Outbox::drop_all`], or waiting for a retry
     /// rather than in flight. After `drop_all` this is expected and the result is ignored.
     #[error("webhook {webhook_id} has no attempt in flight")]
-    NotInFlight { webhook_id: String },
+    NotInFlight {
+        /// The id the result was reported for.
+        webhook_id: String,
+    },
 }
 
 /// Where a webhook stands in the outbox.
@@ -186,6 +198,8 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// An empty outbox; `mode` comes from the session's `webhook_concurrency` and is fixed for
+    /// the session's lifetime.
     pub fn new(mode: DeliveryMode) -> Self {
         Self {
             mode,
@@ -199,6 +213,7 @@ impl Outbox {
         }
     }
 
+    /// Serial or concurrent, as created.
     pub fn mode(&self) -> DeliveryMode {
         self.mode
     }

@@ -32,8 +32,11 @@ use crate::time::{Millis, SECOND_MS};
 /// `None` meaning unbounded on that side (as in scenario files).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiverRule {
+    /// First instant covered; `None` is the beginning of time.
     pub from: Option<Millis>,
+    /// First instant no longer covered; `None` is forever.
     pub until: Option<Millis>,
+    /// The answer to deliveries arriving in the window.
     pub respond: Respond,
 }
 
@@ -65,7 +68,12 @@ impl ReceiverRule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Respond {
     /// Answer with `status` after `delay_ms` (past 10 s the sender has already given up).
-    Answer { status: u16, delay_ms: Millis },
+    Answer {
+        /// Any status; only 2xx counts as delivered.
+        status: u16,
+        /// How long the receiver takes to answer.
+        delay_ms: Millis,
+    },
     /// Refuse the connection.
     Down,
 }
@@ -107,9 +115,13 @@ impl ReceiverAnswer {
 pub struct Arrival {
     /// When it arrived (the sender's send time; the world has no network delay).
     pub at: Millis,
+    /// The URL it was sent to.
     pub endpoint: String,
+    /// Everything the sender sent, signature headers included.
     pub headers: HeaderMap,
+    /// The exact bytes received.
     pub body: Bytes,
+    /// What the receiver answered, hence whether the sender counted it delivered.
     pub answer: ReceiverAnswer,
 }
 
@@ -146,7 +158,9 @@ impl Arrival {
 pub struct VerifyFailure {
     /// Its position in [`Receiver::log`].
     pub index: usize,
+    /// Its `webhook-id`, when it had a readable one.
     pub webhook_id: Option<String>,
+    /// Why it did not verify.
     pub error: VerifyError,
 }
 

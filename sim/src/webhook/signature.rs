@@ -33,9 +33,12 @@ pub const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
 /// Space-separated `version,signature` entries (several during a key rotation).
 pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";
 
-/// A secret that cannot key an HMAC: a configuration mistake on the caller's side.
+/// Why a webhook cannot be signed: a secret that cannot key an HMAC, or an id that cannot be a
+/// header. Both are mistakes on the caller's side.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
+    #[error("a webhook id is visible ASCII, to fit in the `webhook-id` header")]
+    InvalidWebhookId,
     #[error("a webhook secret starts with `whsec_`")]
     MissingPrefix,
     #[error("the part of a webhook secret after `whsec_` is not standard base64")]
@@ -91,19 +94,17 @@ pub fn headers(
     body: &[u8],
 ) -> Result<HeaderMap, SignatureError> {
     let signature = sign(secret, webhook_id, timestamp_seconds, body)?;
+    let id_value =
+        HeaderValue::from_str(webhook_id).map_err(|_| SignatureError::InvalidWebhookId)?;
+    let signature_value = HeaderValue::from_str(&signature)
+        .unwrap_or_else(|_| unreachable!("`v1,` and base64 are visible ASCII"));
     let mut map = HeaderMap::new();
-    map.insert(
-        HeaderName::from_static(WEBHOOK_ID),
-        header_value(webhook_id),
-    );
+    map.insert(HeaderName::from_static(WEBHOOK_ID), id_value);
     map.insert(
         HeaderName::from_static(WEBHOOK_TIMESTAMP),
         HeaderValue::from(timestamp_seconds),
     );
-    map.insert(
-        HeaderName::from_static(WEBHOOK_SIGNATURE),
-        header_value(&signature),
-    );
+    map.insert(HeaderName::from_static(WEBHOOK_SIGNATURE), signature_value);
     Ok(map)
 }
 
@@ -188,12 +189,6 @@ fn keyed_mac(key: &[u8], webhook_id: &str, timestamp_seconds: u64, body: &[u8]) 
     mac.update(b".");
     mac.update(body);
     mac
-}
-
-/// A header value from text the sender controls (ids and base64 are visible ASCII).
-fn header_value(text: &str) -> HeaderValue {
-    HeaderValue::from_str(text)
-        .unwrap_or_else(|_| panic!("webhook ids and signatures are visible ASCII; got {text:?}"))
 }
 
 /// A header as text, distinguishing absent from unreadable.
@@ -384,6 +379,14 @@ mod tests {
                 Err(VerifyError::MissingHeader(name))
             );
         }
+    }
+
+    #[test]
+    fn an_id_that_cannot_be_a_header_is_refused() {
+        assert_eq!(
+            headers(SECRET, "line\nbreak", AT, BODY),
+            Err(SignatureError::InvalidWebhookId)
+        );
     }
 
     #[test]
