@@ -31,3 +31,6 @@
 pub mod outbox;
 pub mod receiver;
 pub mod signature;
+
+#[cfg(test)]
+mod tests;
