@@ -234,6 +234,43 @@ fn a_scenario_with_webhook_expectations_is_skipped_not_failed() {
 }
 
 #[test]
+fn nested_concurrently_lists_run_side_by_side_and_the_span_is_enforced() {
+    let dir = scratch("nested");
+    std::fs::write(
+        dir.join("nested.yaml"),
+        "name: nested\nrequirements: [SESSION-1]\nspan: 1h\nsteps:\n  - concurrently:\n      - - concurrently:\n            - - advance: 1s\n            - - advance: 2s\n      - - advance: 1s\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("long.yaml"),
+        "name: too long\nrequirements: [SESSION-1]\nspan: 1h\nsteps:\n  - advance: 2h\n",
+    )
+    .expect("write");
+    let path = dir.join("report.json");
+    let run = transfersim(&[
+        "check",
+        "--scenarios",
+        dir.to_str().unwrap_or(""),
+        "--json",
+        path.to_str().unwrap_or(""),
+    ]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(&text(&path)).expect("json report");
+    let scenarios = report["scenarios"].as_array().expect("scenarios");
+    let nested = scenarios
+        .iter()
+        .find(|scenario| scenario["name"] == "nested")
+        .expect("nested ran");
+    assert_eq!(nested["result"], "passed", "{nested}");
+    assert_eq!(nested["scenario_ms"], 2000, "{nested}");
+    assert!(
+        run.stdout.contains("would run past its span of 1h"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn filter_and_tag_choose_scenarios() {
     let listed = transfersim(&["check", "--list", "--filter", "sync push"]);
     assert_eq!(listed.stdout.lines().count(), 1, "{}", listed.stdout);

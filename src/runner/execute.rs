@@ -24,7 +24,7 @@ use super::template::Variables;
 use crate::scenario::{Method, Poll, Request, Scenario, Step};
 
 /// The most attempts one `poll` makes, whatever its deadline and interval.
-pub const POLL_ATTEMPTS_MAX: u64 = 100_000;
+pub const POLL_ATTEMPTS_MAX: u64 = 10_000;
 /// The most turns of the scheduler in one `concurrently` (or the top level).
 pub const SCHEDULER_TURNS_MAX: u64 = 1_000_000;
 
@@ -97,7 +97,7 @@ impl std::fmt::Debug for Execution<'_> {
 
 /// What a branch is doing between scheduler turns.
 #[derive(Debug)]
-enum State {
+enum State<'a> {
     Ready,
     AwaitRequest {
         call: CallId,
@@ -117,18 +117,48 @@ enum State {
         first_ms: u64,
         attempts: u64,
     },
+    /// A `concurrently` step: its lists run side by side until all are done.
+    Children(Vec<Branch<'a>>),
     Done,
 }
 
-struct Branch<'s> {
-    steps: &'s [Step],
+#[derive(Debug)]
+struct Branch<'a> {
+    steps: &'a [Step],
     /// The path of the step list, e.g. `steps` or `steps[2].concurrently[1]`.
     prefix: String,
     next: usize,
-    state: State,
+    state: State<'a>,
 }
 
 impl Branch<'_> {
+    /// The calls this branch and its children wait for.
+    fn pending(&self, calls: &mut Vec<CallId>) {
+        match &self.state {
+            State::AwaitRequest { call, .. } | State::AwaitPoll { call, .. } => calls.push(*call),
+            State::Children(children) => children.iter().for_each(|child| child.pending(calls)),
+            _ => {}
+        }
+    }
+
+    /// The earliest scenario time this branch or a child sleeps until.
+    fn wake_time(&self) -> Option<u64> {
+        match &self.state {
+            State::SleepAdvance { until_ms } | State::SleepPoll { until_ms, .. } => Some(*until_ms),
+            State::Children(children) => children.iter().filter_map(Branch::wake_time).min(),
+            _ => None,
+        }
+    }
+
+    /// The name of the first step that waits, for messages.
+    fn waiting_name(&self) -> Option<String> {
+        match &self.state {
+            State::Ready | State::Done => None,
+            State::Children(children) => children.iter().find_map(Branch::waiting_name),
+            _ => Some(self.current_name()),
+        }
+    }
+
     fn current_name(&self) -> String {
         let index = self.next;
         let kind = self.steps.get(index).map_or("end", step_kind);
@@ -190,46 +220,23 @@ impl<'a> Execution<'a> {
     /// Runs every step; `Ok` when the scenario passed.
     pub fn run(&mut self) -> Result<(), Stop> {
         let scenario = self.scenario;
-        self.run_branches(vec![Branch {
+        let mut root = Branch {
             steps: &scenario.steps,
             prefix: "steps".to_owned(),
             next: 0,
             state: State::Ready,
-        }])
-    }
-
-    /// The scheduler: runs branches side by side until all are done.
-    fn run_branches(&mut self, mut branches: Vec<Branch<'a>>) -> Result<(), Stop> {
+        };
         for _turn in 0..SCHEDULER_TURNS_MAX {
             // Phase 1: run every ready branch until it waits or ends.
-            for branch in &mut branches {
-                self.run_ready(branch)?;
-            }
-            // Phase 2: move time, to the earliest wake-up or the first answer.
-            let pending: Vec<CallId> = branches
-                .iter()
-                .filter_map(|branch| match branch.state {
-                    State::AwaitRequest { call, .. } | State::AwaitPoll { call, .. } => Some(call),
-                    _ => None,
-                })
-                .collect();
-            let wake = branches
-                .iter()
-                .filter_map(|branch| match branch.state {
-                    State::SleepAdvance { until_ms } | State::SleepPoll { until_ms, .. } => {
-                        Some(until_ms)
-                    }
-                    _ => None,
-                })
-                .min();
-            if pending.is_empty() && wake.is_none() {
+            self.run_ready(&mut root)?;
+            if matches!(root.state, State::Done) {
                 return Ok(());
             }
-            let waiting_step = branches
-                .iter()
-                .find(|branch| !matches!(branch.state, State::Done | State::Ready))
-                .map(Branch::current_name)
-                .unwrap_or_default();
+            // Phase 2: move time, to the earliest wake-up or the first answer.
+            let mut pending = Vec::new();
+            root.pending(&mut pending);
+            let wake = root.wake_time();
+            let waiting_step = root.waiting_name().unwrap_or_else(|| root.current_name());
             if let Some(wake) = wake
                 && wake > self.span_ms
             {
@@ -256,17 +263,10 @@ impl<'a> Execution<'a> {
             }
             // Phase 3: wake branches whose answer came or whose time is due.
             let now = self.target.elapsed_ms();
-            for branch in &mut branches {
-                self.wake(branch, now)?;
-            }
-            if now >= self.span_ms
-                && branches.iter().any(|branch| {
-                    matches!(
-                        branch.state,
-                        State::AwaitRequest { .. } | State::AwaitPoll { .. }
-                    )
-                })
-            {
+            self.wake(&mut root, now)?;
+            let mut still_pending = Vec::new();
+            root.pending(&mut still_pending);
+            if now >= self.span_ms && !still_pending.is_empty() {
                 return Err(Failure::at(
                     &waiting_step,
                     format!(
@@ -284,6 +284,9 @@ impl<'a> Execution<'a> {
 
     /// Runs a ready branch's steps until it has to wait or has none left.
     fn run_ready(&mut self, branch: &mut Branch<'a>) -> Result<(), Stop> {
+        if matches!(branch.state, State::Children(_)) {
+            self.run_children(branch)?;
+        }
         // Bounded by the branch's steps: each turn either advances `next` or makes it wait.
         while matches!(branch.state, State::Ready) {
             let steps = branch.steps;
@@ -310,12 +313,6 @@ impl<'a> Execution<'a> {
                     self.poll_attempt(branch, &name, poll, first_ms, 0)?;
                 }
                 Step::Concurrently(lists) => {
-                    if branch.prefix != "steps" {
-                        return Err(Failure::at(
-                            &name,
-                            "a concurrently inside a concurrently is not supported yet",
-                        ));
-                    }
                     let children = lists
                         .iter()
                         .enumerate()
@@ -329,8 +326,8 @@ impl<'a> Execution<'a> {
                             state: State::Ready,
                         })
                         .collect();
-                    self.run_branches(children)?;
-                    branch.next += 1;
+                    branch.state = State::Children(children);
+                    self.run_children(branch)?;
                 }
                 Step::Advance(duration) => {
                     if duration.is_zero() {
@@ -385,9 +382,33 @@ impl<'a> Execution<'a> {
         Ok(())
     }
 
+    /// Runs a `concurrently` step's ready lists; when all are done, moves the branch past it.
+    fn run_children(&mut self, branch: &mut Branch<'a>) -> Result<(), Stop> {
+        let State::Children(children) = &mut branch.state else {
+            return Ok(());
+        };
+        for child in children.iter_mut() {
+            self.run_ready(child)?;
+        }
+        if children
+            .iter()
+            .all(|child| matches!(child.state, State::Done))
+        {
+            branch.next += 1;
+            branch.state = State::Ready;
+        }
+        Ok(())
+    }
+
     /// Moves a waiting branch on if its answer came or its time is due.
     fn wake(&mut self, branch: &mut Branch<'a>, now: u64) -> Result<(), Stop> {
         let name = branch.current_name();
+        if let State::Children(children) = &mut branch.state {
+            for child in children.iter_mut() {
+                self.wake(child, now)?;
+            }
+            return Ok(());
+        }
         match branch.state {
             State::AwaitRequest { call, sent_ms } => {
                 let Some(answer) = self.target.answer(call) else {
@@ -452,13 +473,22 @@ impl<'a> Execution<'a> {
                 }
                 let next_ms = sent_ms.saturating_add(poll.every.as_millis()).max(now);
                 let deadline_ms = first_ms.saturating_add(poll.deadline.as_millis());
-                if next_ms > deadline_ms || attempts + 1 >= POLL_ATTEMPTS_MAX {
+                if next_ms > deadline_ms {
                     return Err(Failure::mismatched(
                         &name,
                         format!(
                             "`until` did not hold within the deadline of {} ({} attempts); the last answer:",
                             poll.deadline,
                             attempts + 1
+                        ),
+                        mismatches,
+                    ));
+                }
+                if attempts + 1 >= POLL_ATTEMPTS_MAX {
+                    return Err(Failure::mismatched(
+                        &name,
+                        format!(
+                            "`until` did not hold after {POLL_ATTEMPTS_MAX} attempts, the most one poll makes; the last answer:"
                         ),
                         mismatches,
                     ));
