@@ -285,6 +285,87 @@ fn filter_and_tag_choose_scenarios() {
     );
 }
 
+#[test]
+fn seed_overrides_every_scenarios_seed_and_appears_in_the_replay_command() {
+    let dir = scratch("seed");
+    let path = dir.join("report.json");
+    let run = transfersim(&[
+        "check",
+        "--filter",
+        "sync push",
+        "--seed",
+        "42",
+        "--json",
+        path.to_str().unwrap_or(""),
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(&text(&path)).expect("json report");
+    assert_eq!(report["scenarios"][0]["seed"], 42);
+    assert_eq!(
+        report["scenarios"][0]["replay"],
+        "transfersim check --filter 'sync push answered at completion' --seed 42"
+    );
+}
+
+/// Random, valid scenarios built from a small vocabulary of steps never make the runner or the
+/// world panic: whatever happens is a pass, a located failure or a skip.
+mod robustness {
+    use proptest::prelude::*;
+    use transfersim::runner::{self, MemoryTarget, RunOptions, SuiteScenario, Verdict};
+    use transfersim::scenario;
+
+    const STEPS: [&str; 16] = [
+        "{request: {method: POST, path: /api/pull/initiate, body: {schema: [{endgrate_type: crm-contact}]}, capture: {session_id: /session_id}}}",
+        "{request: {method: POST, path: /api/test_helpers/session/configure, body: {session_id: '{{session_id}}', provider: hubspot, provider_base_url: '{{providers.hub.base_url}}', credentials: {refresh_token: '{{providers.hub.refresh_token}}', client_id: '{{providers.hub.client_id}}', client_secret: '{{providers.hub.client_secret}}'}}}}",
+        "{request: {method: POST, path: /api/pull/transfer, body: {session_id: '{{session_id}}', endgrate_type: crm-contact, synchronous: true}, capture: {transfer_id: /transfer_id}}}",
+        "{request: {method: POST, path: /api/pull/transfer, body: {session_id: '{{session_id}}', endgrate_type: crm-contact}, capture: {transfer_id: /transfer_id}}}",
+        "{request: {method: GET, path: /api/statistics, query: {transfer_id: '{{transfer_id}}'}, expect: {status: 200}}}",
+        "{request: {method: GET, path: /api/pull/data, query: {transfer_id: '{{transfer_id}}', limit: '0'}}}",
+        "{request: {method: DELETE, path: /nowhere, omit_headers: [Authorization]}}",
+        "{poll: {request: {method: GET, path: /api/integrations}, every: 1s, until: {status: 200}, deadline: 10s}}",
+        "{advance: 0s}",
+        "{advance: 30s}",
+        "{advance: 6m}",
+        "{provider: {account: hub, expire_tokens: true}}",
+        "{provider: {account: hub, revoke_grant: true}}",
+        "{provider: {account: hub, add_fault: {verdict: {status: {code: 503}}, count: 3}}}",
+        "{provider: {account: hub, add_fault: {verdict: timeout_after_acting, count: 2}}}",
+        "{provider_expect: {account: hub, object: contacts, record_count: 20, no_duplicates: true}}",
+    ];
+
+    fn step() -> impl Strategy<Value = String> {
+        let leaf = (0..STEPS.len()).prop_map(|index| STEPS[index].to_owned());
+        prop_oneof![
+            4 => leaf.clone(),
+            1 => (leaf.clone(), leaf).prop_map(|(left, right)| format!("{{concurrently: [[{left}], [{right}, {{advance: 5s}}]]}}")),
+            1 => Just("{invariants: ~}".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_valid_scenarios_never_panic(steps in proptest::collection::vec(step(), 1..12), seed in 0u64..1000) {
+            let mut text = format!(
+                "name: random\nrequirements: [SESSION-1]\ntags: [in-memory-only]\nseed: {seed}\nspan: 30m\nkeys: [main]\nproviders:\n  hub:\n    provider: hubspot\n    records:\n      contacts: {{generate: 20}}\nsteps:\n"
+            );
+            // Every scenario starts with a session and a queued transfer, so later steps' variables
+            // exist and the random part goes deep rather than failing at its first template.
+            for step in [STEPS[0], STEPS[3]].into_iter().chain(steps.iter().map(String::as_str)) {
+                text.push_str(&format!("  - {step}\n"));
+            }
+            let parsed = scenario::parse("random.yaml", &text);
+            prop_assert!(parsed.is_ok(), "{:?}\n{}", parsed.err(), text);
+            let item = SuiteScenario { source: "random.yaml".to_owned(), scenario: parsed.unwrap_or_else(|_| unreachable!()) };
+            let result = runner::run_one(&mut MemoryTarget::default(), &item, &RunOptions::default());
+            if let Verdict::Failed { step, message, .. } = &result.verdict {
+                prop_assert!(step != "(the target panicked)", "{message}\n{text}");
+            }
+        }
+    }
+}
+
 #[cfg(feature = "mutations")]
 mod mutations {
     use super::*;
