@@ -43,7 +43,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     if args.coverage {
         let requirements = suite::requirements(suite::REQUIREMENTS_MD);
         let (rows, unknown) = suite::coverage(&requirements, &all);
-        write!(stdout, "{}", report::coverage(&rows, &unknown))?;
+        emit(&mut stdout, &report::coverage(&rows, &unknown))?;
         let gaps = rows.iter().any(suite::Coverage::is_gap) || !unknown.is_empty();
         return Ok(if args.require_full_coverage && gaps {
             EXIT_FAILURE
@@ -64,12 +64,14 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         .collect();
     if args.list {
         for item in &chosen {
-            writeln!(
-                stdout,
-                "{}  [{}]  {}",
-                item.scenario.name,
-                item.scenario.requirements.join(", "),
-                item.source
+            emit(
+                &mut stdout,
+                &format!(
+                    "{}  [{}]  {}\n",
+                    item.scenario.name,
+                    item.scenario.requirements.join(", "),
+                    item.source
+                ),
             )?;
         }
         return Ok(0);
@@ -83,11 +85,13 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         replay_flags: replay_flags(args),
     };
     let target_name = "memory";
-    writeln!(
-        stdout,
-        "transfersim check: {} scenarios on {target_name} (jobs {})",
-        chosen.len(),
-        args.jobs
+    emit(
+        &mut stdout,
+        &format!(
+            "transfersim check: {} scenarios on {target_name} (jobs {})\n",
+            chosen.len(),
+            args.jobs
+        ),
     )?;
     let started = Instant::now();
     let make_target = move || -> Box<dyn Target> { Box::new(MemoryTarget::new(engine.clone())) };
@@ -102,9 +106,12 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         );
     });
     let totals = Totals::of(&results);
-    write!(stdout, "{}", report::failures(&results))?;
-    write!(stdout, "{}", report::requirement_table(&results))?;
-    writeln!(stdout, "{}", report::summary(totals, started.elapsed()))?;
+    emit(&mut stdout, &report::failures(&results))?;
+    emit(&mut stdout, &report::requirement_table(&results))?;
+    emit(
+        &mut stdout,
+        &format!("{}\n", report::summary(totals, started.elapsed())),
+    )?;
     if let Some(path) = &args.junit {
         let xml = report::junit(&results, target_name).context("rendering the JUnit report")?;
         std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))?;
@@ -114,6 +121,15 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(if totals.failed > 0 { EXIT_FAILURE } else { 0 })
+}
+
+/// Writes to the terminal; a reader that went away (`| head`) is not an error, so the run still
+/// finishes, writes its report files and exits with its real code.
+fn emit(out: &mut impl std::io::Write, text: &str) -> anyhow::Result<()> {
+    match out.write_all(text.as_bytes()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
 }
 
 /// The flags a replay command must repeat so that it finds and breaks the same scenario.
