@@ -39,6 +39,40 @@ pub struct CheckArgs {
     /// `memory` (the default) or the base URL of a deployment.
     #[arg(long, default_value = "memory")]
     pub target: String,
+    /// Run only scenarios whose name contains this text.
+    #[arg(long, value_name = "SUBSTRING")]
+    pub filter: Option<String>,
+    /// Run only scenarios with this tag (repeatable: any of them).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// Override every scenario's seed (the replay command uses this).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Scenarios to run at once; results are the same for any value.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// List the scenarios that would run, and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Run the scenarios in this folder instead of the embedded suite (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub scenarios: Vec<std::path::PathBuf>,
+    /// Write a JUnit XML report here (one test case per scenario).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
+    /// Write a JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<std::path::PathBuf>,
+    /// List every requirement with the scenarios (or named test) that check it, and exit.
+    #[arg(long)]
+    pub coverage: bool,
+    /// With `--coverage`: exit 1 when some requirement has no scenario and no named test.
+    #[arg(long, requires = "coverage")]
+    pub require_full_coverage: bool,
+    /// Run every world with this deliberate engine bug (mutation builds only).
+    #[cfg(feature = "mutations")]
+    #[arg(long, value_name = "NAME")]
+    pub mutation: Option<String>,
 }
 
 /// Flags of commands that are not built yet: accepted, so `--help` works, and then refused.
@@ -64,9 +98,11 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let command = cli.command.unwrap_or(Command::Check(CheckArgs {
         target: "memory".to_owned(),
+        jobs: 1,
+        ..CheckArgs::default()
     }));
     match command {
-        Command::Check(_) => not_built("check", 6),
+        Command::Check(args) => crate::check::run(&args),
         Command::Serve(_) => not_built("serve", 7),
         Command::Providers(args) => crate::providers::run(&args),
         Command::Fuzz(_) => not_built("fuzz", 8),

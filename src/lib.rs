@@ -2,6 +2,9 @@
 //! runner, its targets, reports and the serve driver. The in-memory service itself lives in
 //! `transfersim-sim`; the mock providers in `transfersim-mock-providers`.
 
+pub mod check;
 pub mod cli;
 pub mod providers;
+pub mod report;
+pub mod runner;
 pub mod scenario;

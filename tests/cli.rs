@@ -3,17 +3,24 @@
 use std::process::Command;
 
 fn transfersim(args: &[&str]) -> (i32, String) {
+    let (code, _, stderr) = transfersim_with_stdout(args);
+    (code, stderr)
+}
+
+fn transfersim_with_stdout(args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_transfersim"))
         .args(args)
+        .env("NO_COLOR", "1")
         .output()
         .expect("the transfersim binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output.status.code().unwrap_or(-1), stderr)
+    (output.status.code().unwrap_or(-1), stdout, stderr)
 }
 
 #[test]
 fn commands_not_built_yet_say_so_and_exit_2() {
-    for (command, issue) in [("check", 6), ("serve", 7), ("fuzz", 8), ("load", 9)] {
+    for (command, issue) in [("serve", 7), ("fuzz", 8), ("load", 9)] {
         let (code, stderr) = transfersim(&[command]);
         assert_eq!(code, 2, "`transfersim {command}` exited {code}: {stderr}");
         assert!(
@@ -24,10 +31,20 @@ fn commands_not_built_yet_say_so_and_exit_2() {
 }
 
 #[test]
-fn no_subcommand_runs_check() {
-    let (code, stderr) = transfersim(&[]);
+fn no_subcommand_runs_check_on_the_in_memory_target() {
+    let (code, stdout, stderr) = transfersim_with_stdout(&[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("transfersim check:") && stdout.contains("on memory"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_http_target_is_not_built_yet_and_says_so() {
+    let (code, stderr) = transfersim(&["check", "--target", "http://127.0.0.1:1"]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("transfersim check"), "{stderr}");
+    assert!(stderr.contains("issue 7"), "{stderr}");
 }
 
 #[test]
