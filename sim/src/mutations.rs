@@ -26,11 +26,19 @@ pub enum Mutation {
     ResendAsCreate,
     /// Sync pulls forget to report deletions.
     SyncDropsDeletions,
+    /// A pull's completed webhook is queued before its last page's data webhook.
+    CompletedBeforeData,
+    /// A failed webhook attempt is treated as done: no retry, no drop record.
+    WebhookNoRetry,
+    /// Serial sessions deliver webhooks as if `webhook_concurrency` were on.
+    WebhookUnordered,
+    /// Webhooks are signed with the wrong secret.
+    BadSignature,
 }
 
 impl Mutation {
     /// Every mutation, in a fixed order.
-    pub const ALL: [Mutation; 9] = [
+    pub const ALL: [Mutation; 13] = [
         Mutation::QueueIgnoresConfiguration,
         Mutation::SyncIgnoresCap,
         Mutation::DataBeforeComplete,
@@ -40,6 +48,10 @@ impl Mutation {
         Mutation::RefreshPerRequest,
         Mutation::ResendAsCreate,
         Mutation::SyncDropsDeletions,
+        Mutation::CompletedBeforeData,
+        Mutation::WebhookNoRetry,
+        Mutation::WebhookUnordered,
+        Mutation::BadSignature,
     ];
 
     /// The name used on the command line (`--mutation NAME`).
@@ -54,6 +66,10 @@ impl Mutation {
             Mutation::RefreshPerRequest => "refresh-per-request",
             Mutation::ResendAsCreate => "resend-as-create",
             Mutation::SyncDropsDeletions => "sync-drops-deletions",
+            Mutation::CompletedBeforeData => "completed-before-data",
+            Mutation::WebhookNoRetry => "webhook-no-retry",
+            Mutation::WebhookUnordered => "webhook-unordered",
+            Mutation::BadSignature => "bad-signature",
         }
     }
 }

@@ -35,6 +35,10 @@ use crate::limits::{
 use crate::mutations::Mutation;
 use crate::schema::{self, EndgrateType};
 use crate::time::SECOND_MS;
+use crate::webhook::outbox::{
+    AttemptVerdict, DeliveryMode, Outbox, Webhook, WebhookKind, is_delivery_success,
+};
+use crate::webhook::signature;
 
 /// Whether the engine runs with the named mutation. Without the `mutations` feature this is
 /// `false` and the mutation names do not exist.
@@ -126,6 +130,8 @@ enum TimerKind {
     RefreshRetry(ConnectionKey),
     /// A token enters the last min(300 s, 10 %) of its life: refresh it if work still needs it.
     ProactiveRefresh(ConnectionKey),
+    /// A session's webhook retry is due.
+    WebhookWake(Id),
 }
 
 impl TimerKind {
@@ -133,7 +139,10 @@ impl TimerKind {
     fn class(&self) -> u8 {
         match self {
             TimerKind::Expire(_) => 0,
-            TimerKind::Resume(_) | TimerKind::RefreshRetry(_) | TimerKind::ProactiveRefresh(_) => 1,
+            TimerKind::Resume(_)
+            | TimerKind::RefreshRetry(_)
+            | TimerKind::ProactiveRefresh(_)
+            | TimerKind::WebhookWake(_) => 1,
             TimerKind::SyncCap(_) => 2,
         }
     }
@@ -220,6 +229,11 @@ pub struct Engine {
     next_sync_call: u64,
     in_flight: BTreeMap<u64, InFlight>,
     connections: BTreeMap<ConnectionKey, Connection>,
+    /// One webhook outbox per session.
+    outboxes: BTreeMap<Id, Outbox>,
+    /// Webhook attempts out now: delivery id → (session, webhook id).
+    deliveries: BTreeMap<u64, (Id, String)>,
+    next_delivery: u64,
     next_provider_call: u64,
     outputs: VecDeque<Output>,
 }
@@ -250,6 +264,9 @@ impl Engine {
             next_sync_call: 1,
             in_flight: BTreeMap::new(),
             connections: BTreeMap::new(),
+            outboxes: BTreeMap::new(),
+            deliveries: BTreeMap::new(),
+            next_delivery: 1,
             next_provider_call: 1,
             outputs: VecDeque::new(),
         }
@@ -298,6 +315,7 @@ impl Engine {
                 }
             }
             TimerKind::RefreshRetry(key) => self.start_refresh(now, &key),
+            TimerKind::WebhookWake(session_id) => self.pump_outbox(now, &session_id),
             TimerKind::ProactiveRefresh(key) => {
                 // A later refresh may have replaced the token this timer was set for.
                 let due = self.connections.get(&key).is_some_and(|c| {
@@ -383,6 +401,12 @@ impl Engine {
             self.set_timer(now + SESSION_LIFETIME_MS, TimerKind::Expire(id.clone()));
         }
         self.trace(format!("session {id} initiated ({:?})", request.kind));
+        let mode = if mutant!(self, WebhookUnordered) {
+            DeliveryMode::Concurrent
+        } else {
+            DeliveryMode::from_webhook_concurrency(request.webhook_concurrency)
+        };
+        self.outboxes.insert(id.clone(), Outbox::new(mode));
         self.sessions.insert(
             id.clone(),
             Session {
@@ -524,6 +548,21 @@ impl Engine {
             if first { "configured" } else { "re-configured" },
             request.provider.as_str()
         ));
+        if first
+            && let Some(target) = self
+                .sessions
+                .get(&session_id)
+                .and_then(|s| s.webhooks.configuration.clone())
+        {
+            self.emit_webhook(
+                now,
+                &session_id,
+                None,
+                WebhookKind::Configuration,
+                &target,
+                body.clone(),
+            );
+        }
         self.pump(now, &session_id);
         Ok(body)
     }
@@ -560,6 +599,7 @@ impl Engine {
         self.timers.retain(|timer| match &timer.kind {
             TimerKind::Resume(transfer_id) => !doomed.contains(transfer_id),
             TimerKind::Expire(id) => id != session_id,
+            TimerKind::WebhookWake(id) => id != session_id,
             TimerKind::SyncCap(_) | TimerKind::RefreshRetry(_) | TimerKind::ProactiveRefresh(_) => {
                 true
             }
@@ -580,6 +620,10 @@ impl Engine {
             }
         }
         self.errors.retain(|error| error.session_id != session.id);
+        if let Some(mut outbox) = self.outboxes.remove(&session.id) {
+            outbox.drop_all();
+        }
+        self.deliveries.retain(|_, (id, _)| id != &session.id);
     }
 
     // ----- Transfers --------------------------------------------------------------------------
@@ -647,6 +691,7 @@ impl Engine {
                 refreshed_after_401: false,
                 fresh_token: false,
                 sent_at: now,
+                pending_error_webhooks: Vec::new(),
                 outcomes: vec![None; item_count],
                 items,
                 batch_index: 0,
@@ -1239,10 +1284,17 @@ impl Engine {
         self.trace(format!(
             "transfer {transfer_id} page {page_number}: {count} records, {delivered} delivered"
         ));
-        if page.next_cursor.is_some() {
-            self.send_current(now, transfer_id);
-        } else {
+        let last_page = page.next_cursor.is_none();
+        if last_page && mutant!(self, CompletedBeforeData) {
             self.finish_pull(now, transfer_id, sync);
+            self.emit_data_webhook(now, transfer_id, delivered);
+            return;
+        }
+        self.emit_data_webhook(now, transfer_id, delivered);
+        if last_page {
+            self.finish_pull(now, transfer_id, sync);
+        } else {
+            self.send_current(now, transfer_id);
         }
     }
 
@@ -1275,7 +1327,9 @@ impl Engine {
                 .collect();
             let seen = transfer.seen.clone();
             if let Some(transfer) = self.transfers.get_mut(transfer_id) {
+                let deleted = deletions.len();
                 transfer.pulled.extend(deletions);
+                self.emit_data_webhook(now, transfer_id, deleted);
             }
             if let Some(session) = self.sessions.get_mut(&session_id) {
                 session.baselines.insert(endgrate_type, seen);
@@ -1404,6 +1458,12 @@ impl Engine {
         let batch_number = transfer.batch_index;
         let more = transfer.batch_index * batch_size < transfer.items.len();
         self.trace(format!("transfer {transfer_id} batch {batch_number} done"));
+        let batch_items: Vec<usize> = ((batch_number - 1) * batch_size
+            ..(batch_number * batch_size)
+                .min(self.transfers.get(transfer_id).map_or(0, |t| t.items.len())))
+            .collect();
+        self.emit_push_data_webhook(now, transfer_id, &batch_items);
+        self.flush_error_webhooks(now, transfer_id);
         if more {
             self.send_current(now, transfer_id);
         } else {
@@ -1425,6 +1485,8 @@ impl Engine {
             "transfer {transfer_id} completed{}",
             if errors { " with errors" } else { "" }
         ));
+        self.flush_error_webhooks(now, transfer_id);
+        self.emit_completed_webhook(now, transfer_id);
         let answered: Vec<u64> = self
             .sync_calls
             .iter()
@@ -1482,7 +1544,313 @@ impl Engine {
             error_type.as_str(),
             record.resolve_text
         ));
+        if let Some(transfer) = self.transfers.get_mut(transfer_id) {
+            transfer.pending_error_webhooks.push(record.pk.clone());
+        }
         self.errors.push(record);
+    }
+
+    // ----- Webhooks ---------------------------------------------------------------------------
+
+    /// The webhook target of `kind` for a transfer: its own, else its session's.
+    fn webhook_target(&self, transfer: &Transfer, kind: WebhookKind) -> Option<WebhookTarget> {
+        let pick = |set: &WebhookSet| match kind {
+            WebhookKind::Configuration => set.configuration.clone(),
+            WebhookKind::Data => set.data.clone(),
+            WebhookKind::Error => set.error.clone(),
+            WebhookKind::Completed => set.completed.clone(),
+        };
+        pick(&transfer.webhooks).or_else(|| {
+            self.sessions
+                .get(&transfer.session_id)
+                .and_then(|s| pick(&s.webhooks))
+        })
+    }
+
+    /// Queues one webhook in the session's outbox (with `metadata` added) and sends what is due.
+    fn emit_webhook(
+        &mut self,
+        now: Millis,
+        session_id: &str,
+        transfer_id: Option<&str>,
+        kind: WebhookKind,
+        target: &WebhookTarget,
+        mut body: Value,
+    ) {
+        if let Some(object) = body.as_object_mut() {
+            object.insert("metadata".to_owned(), target.metadata.clone());
+        }
+        let id = format!("msg_{}", self.random_hex(24));
+        let Some(outbox) = self.outboxes.get_mut(session_id) else {
+            return;
+        };
+        outbox.push(Webhook {
+            id: id.clone(),
+            transfer_id: transfer_id.map(str::to_owned),
+            kind,
+            endpoint: target.endpoint.clone(),
+            body: bytes::Bytes::from(body.to_string()),
+        });
+        self.trace(format!(
+            "webhook {id} {} queued for session {session_id}",
+            kind.as_str()
+        ));
+        self.pump_outbox(now, session_id);
+    }
+
+    /// A data webhook for the last `delivered` pulled items (none if the page delivered none).
+    fn emit_data_webhook(&mut self, now: Millis, transfer_id: &str, delivered: usize) {
+        if delivered == 0 {
+            return;
+        }
+        let Some(transfer) = self.transfers.get(transfer_id) else {
+            return;
+        };
+        let Some(target) = self.webhook_target(transfer, WebhookKind::Data) else {
+            return;
+        };
+        let items: Vec<Value> = transfer.pulled[transfer.pulled.len() - delivered..]
+            .iter()
+            .map(crate::api::pull_item_json)
+            .collect();
+        let body = json!({
+            "success": true,
+            "transfer_id": transfer.id,
+            "session_id": transfer.session_id,
+            "endgrate": {"endgrate_type": transfer.endgrate_type.as_str()},
+            "completed": false,
+            "transfer_data": items,
+            "transfer_errors": transfer.transfer_errors(),
+        });
+        let session_id = transfer.session_id.clone();
+        self.emit_webhook(
+            now,
+            &session_id,
+            Some(transfer_id),
+            WebhookKind::Data,
+            &target,
+            body,
+        );
+    }
+
+    /// A data webhook for one push batch: the batch's items as `/api/push/data` shows them.
+    fn emit_push_data_webhook(&mut self, now: Millis, transfer_id: &str, indices: &[usize]) {
+        let Some(transfer) = self.transfers.get(transfer_id) else {
+            return;
+        };
+        let Some(target) = self.webhook_target(transfer, WebhookKind::Data) else {
+            return;
+        };
+        let items: Vec<Value> = indices
+            .iter()
+            .map(|&index| crate::api::push_item_json(transfer, index))
+            .collect();
+        let body = json!({
+            "success": true,
+            "transfer_id": transfer.id,
+            "session_id": transfer.session_id,
+            "endgrate": {"endgrate_type": transfer.endgrate_type.as_str()},
+            "completed": false,
+            "transfer_data": items,
+            "transfer_errors": transfer.transfer_errors(),
+        });
+        let session_id = transfer.session_id.clone();
+        self.emit_webhook(
+            now,
+            &session_id,
+            Some(transfer_id),
+            WebhookKind::Data,
+            &target,
+            body,
+        );
+    }
+
+    /// One error webhook per error record produced since the last flush.
+    fn flush_error_webhooks(&mut self, now: Millis, transfer_id: &str) {
+        let Some(transfer) = self.transfers.get_mut(transfer_id) else {
+            return;
+        };
+        let pending = std::mem::take(&mut transfer.pending_error_webhooks);
+        let Some(transfer) = self.transfers.get(transfer_id) else {
+            return;
+        };
+        let Some(target) = self.webhook_target(transfer, WebhookKind::Error) else {
+            return;
+        };
+        let session_id = transfer.session_id.clone();
+        let endgrate_type = transfer.endgrate_type.as_str();
+        let bodies: Vec<Value> = pending
+            .iter()
+            .filter_map(|pk| self.errors.iter().rev().find(|error| &error.pk == pk))
+            .map(|error| {
+                let mut body = crate::api::error_json(error);
+                if let Some(object) = body.as_object_mut() {
+                    object.insert("success".to_owned(), json!(true));
+                    object.insert(
+                        "endgrate".to_owned(),
+                        json!({"endgrate_type": endgrate_type}),
+                    );
+                    object.insert("transfer_errors".to_owned(), json!(true));
+                }
+                body
+            })
+            .collect();
+        for body in bodies {
+            self.emit_webhook(
+                now,
+                &session_id,
+                Some(transfer_id),
+                WebhookKind::Error,
+                &target,
+                body,
+            );
+        }
+    }
+
+    /// The one completed webhook of a transfer.
+    fn emit_completed_webhook(&mut self, now: Millis, transfer_id: &str) {
+        let Some(transfer) = self.transfers.get(transfer_id) else {
+            return;
+        };
+        let Some(target) = self.webhook_target(transfer, WebhookKind::Completed) else {
+            return;
+        };
+        let body = json!({
+            "success": true,
+            "transfer_id": transfer.id,
+            "session_id": transfer.session_id,
+            "endgrate": {"endgrate_type": transfer.endgrate_type.as_str()},
+            "completed": true,
+            "transfer_errors": transfer.transfer_errors(),
+        });
+        let session_id = transfer.session_id.clone();
+        self.emit_webhook(
+            now,
+            &session_id,
+            Some(transfer_id),
+            WebhookKind::Completed,
+            &target,
+            body,
+        );
+    }
+
+    /// Sends every attempt the session's outbox has due, signed at `now`, and sets the retry timer.
+    fn pump_outbox(&mut self, now: Millis, session_id: &str) {
+        let Some(key) = self.sessions.get(session_id).map(|s| s.key.clone()) else {
+            return;
+        };
+        let Some(outbox) = self.outboxes.get_mut(session_id) else {
+            return;
+        };
+        let attempts = outbox.start_due(now);
+        let wake = outbox.next_wake();
+        if attempts.is_empty() && wake.is_none() {
+            return;
+        }
+        let secret = if mutant!(self, BadSignature) {
+            "whsec_d3Jvbmcgc2VjcmV0".to_owned()
+        } else {
+            self.webhook_secret(&key)
+        };
+        for attempt in attempts {
+            let mut headers =
+                signature::headers(&secret, &attempt.webhook_id, now / 1000, &attempt.body)
+                    .unwrap_or_default();
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            let delivery = self.next_delivery;
+            self.next_delivery += 1;
+            self.deliveries.insert(
+                delivery,
+                (session_id.to_owned(), attempt.webhook_id.clone()),
+            );
+            self.trace(format!(
+                "webhook {} {} attempt {} to {}",
+                attempt.webhook_id,
+                attempt.kind.as_str(),
+                attempt.attempt_number,
+                attempt.endpoint
+            ));
+            self.outputs.push_back(Output::WebhookDelivery {
+                delivery,
+                endpoint: attempt.endpoint,
+                headers,
+                body: attempt.body,
+            });
+        }
+        if let Some(at) = wake
+            && !self
+                .timers
+                .iter()
+                .any(|t| t.kind == TimerKind::WebhookWake(session_id.to_owned()) && t.at == at)
+        {
+            self.set_timer(at, TimerKind::WebhookWake(session_id.to_owned()));
+        }
+    }
+
+    /// How a webhook attempt ended: `status` (None: refused or timed out) after `answered_after_ms`.
+    /// `now` is the instant it ended.
+    pub fn on_webhook_result(
+        &mut self,
+        now: Millis,
+        delivery: u64,
+        status: Option<u16>,
+        answered_after_ms: Millis,
+    ) {
+        let Some((session_id, webhook_id)) = self.deliveries.remove(&delivery) else {
+            return; // The session is gone.
+        };
+        let mut delivered = is_delivery_success(status, answered_after_ms);
+        if !delivered && mutant!(self, WebhookNoRetry) {
+            delivered = true; // The bug: a failed attempt counts as done and is never retried.
+        }
+        let Some(outbox) = self.outboxes.get_mut(&session_id) else {
+            return;
+        };
+        let Ok(verdict) = outbox.on_result(now, &webhook_id, delivered) else {
+            return;
+        };
+        match verdict {
+            AttemptVerdict::Delivered(_) => self.trace(format!("webhook {webhook_id} delivered")),
+            AttemptVerdict::RetryAt(at) => self.trace(format!(
+                "webhook {webhook_id} failed ({status:?}); retry at +{} ms",
+                at - now
+            )),
+            AttemptVerdict::Dropped(webhook) => {
+                self.trace(format!(
+                    "webhook {webhook_id} dropped after its last attempt"
+                ));
+                self.record_dropped_webhook(now, &session_id, webhook);
+            }
+        }
+        self.pump_outbox(now, &session_id);
+    }
+
+    /// A dropped webhook is an `internal` error without an error webhook, and does not change
+    /// `transfer_errors`.
+    fn record_dropped_webhook(&mut self, now: Millis, session_id: &str, webhook: Webhook) {
+        let pk = self.mint_id();
+        let Some(session) = self.sessions.get(session_id) else {
+            return;
+        };
+        self.errors.push(ErrorRecord {
+            pk,
+            key: session.key.clone(),
+            transfer_id: webhook.transfer_id.clone(),
+            session_id: session_id.to_owned(),
+            timestamp: now,
+            error_type: ErrorType::Internal,
+            resolve_text: format!(
+                "The {} webhook {} to {} was dropped after 7 failed attempts.",
+                webhook.kind.as_str(),
+                webhook.id,
+                webhook.endpoint
+            ),
+            index: None,
+            internal_id: None,
+        });
     }
 
     // ----- Pacing -----------------------------------------------------------------------------

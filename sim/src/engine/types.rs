@@ -304,6 +304,8 @@ pub struct Transfer {
     pub fresh_token: bool,
     /// When the current request was sent (the pacing log's entry for it).
     pub sent_at: Millis,
+    /// Error records whose error webhooks wait for the current batch's data webhook.
+    pub pending_error_webhooks: Vec<Id>,
     // Push progress.
     pub items: Vec<PushItem>,
     pub outcomes: Vec<Option<PushOutcome>>,
@@ -378,6 +380,14 @@ pub enum Output {
         call: u64,
         transfer_id: Id,
         end: SyncEnd,
+    },
+    /// Deliver one webhook attempt (signed, bytes final); report how it ended with
+    /// `Engine::on_webhook_result(delivery, ..)` at the instant it ended.
+    WebhookDelivery {
+        delivery: u64,
+        endpoint: String,
+        headers: http::HeaderMap,
+        body: bytes::Bytes,
     },
     /// One line of the trace (the driver stamps the time).
     Trace(String),

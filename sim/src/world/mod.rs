@@ -28,6 +28,7 @@ use crate::connectors::{hubspot::HubspotConnector, salesforce::SalesforceConnect
 use crate::engine::{Engine, EngineConfig, Output, ProviderName};
 use crate::limits::PROVIDER_TIMEOUT_MS;
 use crate::time::DEFAULT_EPOCH_MS;
+use crate::webhook::receiver::Receiver;
 
 /// Where the world hosts its hubspot mock (the layout `serve` uses too).
 pub const HUBSPOT_BASE_URL: &str = "http://providers.sim/providers/hubspot";
@@ -83,7 +84,15 @@ impl Answered {
 
 #[derive(Debug)]
 enum Event {
-    ProviderOutcome { call: u64, outcome: Outcome },
+    ProviderOutcome {
+        call: u64,
+        outcome: Outcome,
+    },
+    WebhookResult {
+        delivery: u64,
+        status: Option<u16>,
+        answered_after_ms: Millis,
+    },
 }
 
 /// A provider the world hosts: the two mocks by type (so tests can create accounts, seed
@@ -122,6 +131,8 @@ pub struct World {
     events: BTreeMap<(Millis, u64), Event>,
     event_seq: u64,
     providers: Vec<HostedProvider>,
+    /// Webhook receivers by endpoint URL.
+    receivers: BTreeMap<String, Receiver>,
     calls: BTreeMap<CallHandle, Option<Answered>>,
     sync_calls: BTreeMap<u64, CallHandle>,
     next_handle: u64,
@@ -173,6 +184,7 @@ impl World {
             events: BTreeMap::new(),
             event_seq: 0,
             providers,
+            receivers: BTreeMap::new(),
             calls: BTreeMap::new(),
             sync_calls: BTreeMap::new(),
             next_handle: 1,
@@ -204,6 +216,17 @@ impl World {
             base_url: base_url.trim_end_matches('/').to_owned(),
             provider: Hosted::Other(provider),
         });
+    }
+
+    /// Hosts a webhook receiver at `endpoint`: deliveries to exactly that URL reach it. Its rule
+    /// times are absolute virtual times (add [`World::now`] to times relative to the start).
+    pub fn host_receiver(&mut self, endpoint: &str, receiver: Receiver) {
+        self.receivers.insert(endpoint.to_owned(), receiver);
+    }
+
+    /// The receiver at `endpoint`, with its log of arrivals.
+    pub fn receiver(&self, endpoint: &str) -> Option<&Receiver> {
+        self.receivers.get(endpoint)
     }
 
     /// The hosted hubspot mock: create accounts, seed records, read the journal.
@@ -356,6 +379,18 @@ impl World {
                     Event::ProviderOutcome { call, outcome } => {
                         self.engine.on_provider_outcome(self.now, call, outcome)
                     }
+                    Event::WebhookResult {
+                        delivery,
+                        status,
+                        answered_after_ms,
+                    } => {
+                        self.engine.on_webhook_result(
+                            self.now,
+                            delivery,
+                            status,
+                            answered_after_ms,
+                        );
+                    }
                 }
             }
         } else {
@@ -382,6 +417,30 @@ impl World {
                     }
                 }
                 Output::ProviderCall { call, request } => self.send_to_provider(call, request),
+                Output::WebhookDelivery {
+                    delivery,
+                    endpoint,
+                    headers,
+                    body,
+                } => {
+                    // A missing receiver refuses the connection at once.
+                    let (status, delay_ms, ended_after_ms) = match self.receivers.get_mut(&endpoint)
+                    {
+                        Some(receiver) => {
+                            let answer = receiver.receive(self.now, &endpoint, headers, body);
+                            (answer.status, answer.delay_ms, answer.ended_after_ms())
+                        }
+                        None => (None, 0, 0),
+                    };
+                    self.event_seq += 1;
+                    let event = Event::WebhookResult {
+                        delivery,
+                        status,
+                        answered_after_ms: delay_ms,
+                    };
+                    self.events
+                        .insert((self.now + ended_after_ms, self.event_seq), event);
+                }
             }
         }
     }

@@ -11,6 +11,7 @@ mod providers;
 mod queue;
 mod spec;
 mod support;
+mod webhooks;
 
 use behaviour::*;
 use support::*;
@@ -117,6 +118,47 @@ fn sync_pull_after_10_updates_and_3_deletions_returns_exactly_13() {
 #[test]
 fn a_storm_of_429s_is_waited_out_without_errors() {
     pass("storm", queue::a_429_storm_is_waited_out);
+}
+
+#[test]
+fn a_pull_of_1000_records_sends_10_data_webhooks_then_1_completed() {
+    pass("ten_data", webhooks::ten_data_webhooks_then_completed);
+}
+
+#[test]
+fn serial_order_survives_a_receiver_failing_the_third_data_webhook_twice() {
+    pass(
+        "third_fails",
+        webhooks::order_survives_a_failing_third_webhook,
+    );
+}
+
+#[test]
+fn a_receiver_down_for_20_minutes_gets_every_webhook_after_in_order() {
+    pass(
+        "outage_20",
+        webhooks::outage_of_20_minutes_delivers_everything_after,
+    );
+}
+
+#[test]
+fn a_receiver_down_for_3_hours_loses_exactly_one_webhook_with_one_internal_error() {
+    pass("outage_3h", webhooks::outage_of_3_hours_drops_exactly_one);
+}
+
+#[test]
+fn concurrent_webhooks_reach_8_in_flight_never_9() {
+    pass("concurrency", webhooks::concurrency_reaches_8_never_9);
+}
+
+#[test]
+fn every_delivered_webhook_verifies_and_tampering_does_not() {
+    pass("verifies", webhooks::every_webhook_verifies);
+}
+
+#[test]
+fn the_configuration_webhook_fires_once_with_the_configuration_body() {
+    pass("configuration", webhooks::configuration_webhook_fires_once);
 }
 
 #[test]
@@ -259,10 +301,54 @@ mod mutations_are_caught {
     }
 
     #[test]
+    fn completed_before_data_is_caught() {
+        caught(
+            Mutation::CompletedBeforeData,
+            &[("ten_data", webhooks::ten_data_webhooks_then_completed)],
+        );
+    }
+
+    #[test]
+    fn webhook_no_retry_is_caught() {
+        caught(
+            Mutation::WebhookNoRetry,
+            &[(
+                "third_fails",
+                webhooks::order_survives_a_failing_third_webhook,
+            )],
+        );
+    }
+
+    #[test]
+    fn webhook_unordered_is_caught() {
+        caught(
+            Mutation::WebhookUnordered,
+            &[
+                (
+                    "third_fails",
+                    webhooks::order_survives_a_failing_third_webhook,
+                ),
+                (
+                    "outage_20",
+                    webhooks::outage_of_20_minutes_delivers_everything_after,
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn bad_signature_is_caught() {
+        caught(
+            Mutation::BadSignature,
+            &[("verifies", webhooks::every_webhook_verifies)],
+        );
+    }
+
+    #[test]
     fn every_mutation_has_a_catching_test() {
         assert_eq!(
             Mutation::ALL.len(),
-            9,
+            13,
             "a new mutation needs its own `_is_caught` test above"
         );
     }
