@@ -161,6 +161,79 @@ fn the_configuration_webhook_fires_once_with_the_configuration_body() {
     pass("configuration", webhooks::configuration_webhook_fires_once);
 }
 
+/// Every check of the task queue and webhooks, for the seed sweeps.
+const SWEPT: [(&str, fn(Option<Mutation>) -> Check); 14] = [
+    (
+        "five_pushes",
+        queue::five_pushes_stay_within_the_hubspot_budget,
+    ),
+    (
+        "faulty_pushes",
+        queue::faulty_pushes_write_every_item_exactly_once,
+    ),
+    (
+        "shared_connection",
+        queue::shared_connection_paces_twenty_sessions,
+    ),
+    (
+        "salesforce_quota",
+        queue::salesforce_quota_parks_and_resumes,
+    ),
+    (
+        "short_tokens",
+        queue::short_tokens_refresh_once_per_lifetime,
+    ),
+    ("sync_pull", queue::sync_pull_returns_exactly_the_changes),
+    ("storm", queue::a_429_storm_is_waited_out),
+    ("ten_data", webhooks::ten_data_webhooks_then_completed),
+    (
+        "third_fails",
+        webhooks::order_survives_a_failing_third_webhook,
+    ),
+    (
+        "outage_20",
+        webhooks::outage_of_20_minutes_delivers_everything_after,
+    ),
+    ("outage_3h", webhooks::outage_of_3_hours_drops_exactly_one),
+    ("concurrency", webhooks::concurrency_reaches_8_never_9),
+    ("verifies", webhooks::every_webhook_verifies),
+    ("configuration", webhooks::configuration_webhook_fires_once),
+];
+
+/// Runs `checks` for sweep offsets `offsets`, naming the offset and replay command on failure.
+fn sweep(offsets: std::ops::Range<u64>, checks: &[(&str, fn(Option<Mutation>) -> Check)]) {
+    for offset in offsets {
+        SEED_OFFSET.with(|cell| cell.set(offset));
+        for (name, check) in checks {
+            if let Err(message) = check(None) {
+                panic!(
+                    "{name} failed at sweep offset {offset}: {message}\nreplay: TRANSFERSIM_SWEEP_FROM={offset} TRANSFERSIM_SWEEP_SEEDS=1 cargo test -p transfersim-sim --all-features --test engine -- --ignored seed_sweep"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn cheap_checks_pass_on_a_few_more_seeds() {
+    sweep(1..3, &[SWEPT[5], SWEPT[6], SWEPT[7], SWEPT[12]]);
+}
+
+/// The manual sweep: every task-queue and webhook check on 100 seeds (README).
+#[test]
+#[ignore = "manual sweep; minutes of CPU"]
+fn seed_sweep() {
+    let from = std::env::var("TRANSFERSIM_SWEEP_FROM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let seeds = std::env::var("TRANSFERSIM_SWEEP_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    sweep(from..from + seeds, &SWEPT);
+}
+
 #[test]
 fn same_seed_gives_the_same_trace_hash() {
     let run = |seed: u64| {

@@ -28,7 +28,7 @@ fn world(seed: u64, mutation: Option<Mutation>) -> World {
     #[cfg(not(feature = "mutations"))]
     let _ = mutation;
     World::new(WorldConfig {
-        seed,
+        seed: crate::support::swept(seed),
         engine,
         ..WorldConfig::default()
     })

@@ -17,6 +17,20 @@ pub enum Mutation {}
 pub const KEY: &str = "test_key";
 pub const BASE: &str = "http://scripted.test";
 
+thread_local! {
+    /// Added to every check's fixed seed by the seed sweeps; 0 in ordinary tests.
+    pub static SEED_OFFSET: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A check's fixed seed moved by the current sweep offset.
+pub fn swept(seed: u64) -> u64 {
+    seed.wrapping_add(
+        SEED_OFFSET
+            .with(std::cell::Cell::get)
+            .wrapping_mul(1_000_003),
+    )
+}
+
 /// A check's verdict: `Err` says what a user would have noticed.
 pub type Check = Result<(), String>;
 
@@ -48,7 +62,7 @@ pub fn world_with(
     #[cfg(not(feature = "mutations"))]
     let _ = mutation;
     let mut world = World::new(WorldConfig {
-        seed,
+        seed: swept(seed),
         engine,
         ..WorldConfig::default()
     });
