@@ -26,11 +26,19 @@ pub enum Mutation {
     ResendAsCreate,
     /// Sync pulls forget to report deletions.
     SyncDropsDeletions,
+    /// A synchronous pull is answered 200 `completed` when its first page arrives, before the
+    /// transfer completes.
+    SyncAnswersEarly,
+    /// A pull loses the last record of every page that has a next page (an off-by-one at the
+    /// page boundary).
+    PageSkipsRecord,
+    /// A transfer lookup ignores the API key, so one key sees another's transfers.
+    KeyLeak,
 }
 
 impl Mutation {
     /// Every mutation, in a fixed order.
-    pub const ALL: [Mutation; 9] = [
+    pub const ALL: [Mutation; 12] = [
         Mutation::QueueIgnoresConfiguration,
         Mutation::SyncIgnoresCap,
         Mutation::DataBeforeComplete,
@@ -40,6 +48,9 @@ impl Mutation {
         Mutation::RefreshPerRequest,
         Mutation::ResendAsCreate,
         Mutation::SyncDropsDeletions,
+        Mutation::SyncAnswersEarly,
+        Mutation::PageSkipsRecord,
+        Mutation::KeyLeak,
     ];
 
     /// The name used on the command line (`--mutation NAME`).
@@ -54,6 +65,9 @@ impl Mutation {
             Mutation::RefreshPerRequest => "refresh-per-request",
             Mutation::ResendAsCreate => "resend-as-create",
             Mutation::SyncDropsDeletions => "sync-drops-deletions",
+            Mutation::SyncAnswersEarly => "sync-answers-early",
+            Mutation::PageSkipsRecord => "page-skips-record",
+            Mutation::KeyLeak => "key-leak",
         }
     }
 }
