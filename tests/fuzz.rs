@@ -205,31 +205,26 @@ mod mutations {
     }
 
     #[test]
-    #[ignore = "slow: run with cargo test --all-features --test fuzz -- --ignored"]
     fn fuzz_catches_refresh_per_request() {
         caught(Mutation::RefreshPerRequest);
     }
 
     #[test]
-    #[ignore = "slow: run with cargo test --all-features --test fuzz -- --ignored"]
     fn fuzz_catches_resend_as_create() {
         caught(Mutation::ResendAsCreate);
     }
 
     #[test]
-    #[ignore = "slow: run with cargo test --all-features --test fuzz -- --ignored"]
     fn fuzz_catches_sync_ignores_cap() {
         caught(Mutation::SyncIgnoresCap);
     }
 
     #[test]
-    #[ignore = "slow: run with cargo test --all-features --test fuzz -- --ignored"]
     fn fuzz_catches_sync_answers_early() {
         caught(Mutation::SyncAnswersEarly);
     }
 
     #[test]
-    #[ignore = "slow: run with cargo test --all-features --test fuzz -- --ignored"]
     fn fuzz_catches_page_skips_record() {
         caught(Mutation::PageSkipsRecord);
     }

@@ -176,7 +176,7 @@ fn fault_kind() -> impl Strategy<Value = FaultKind> {
         4 => Just(FaultKind::TooManyRequests),
         2 => prop_oneof![Just(500u16), Just(502), Just(503)].prop_map(FaultKind::ServerError),
         1 => Just(FaultKind::TimeoutBeforeActing),
-        2 => Just(FaultKind::TimeoutAfterActing),
+        5 => Just(FaultKind::TimeoutAfterActing),
         1 => Just(FaultKind::Drop),
         1 => (1u64..40).prop_map(FaultKind::Delay),
     ]
@@ -198,7 +198,7 @@ fn op() -> impl Strategy<Value = Op> {
                 1 => Just(73 * 3_600_000u64),
             ].prop_map(|millis| Op::Advance { millis }),
         1 => (account.clone(), 0u32..20).prop_map(|(account, count)| Op::ChangeCompanies { account, count }),
-        3 => (account.clone(), fault_kind(), 1u64..50).prop_map(|(account, fault, count)| Op::Fault { account, fault, count }),
+        4 => (account.clone(), fault_kind(), 1u64..50).prop_map(|(account, fault, count)| Op::Fault { account, fault, count }),
         1 => account.clone().prop_map(|account| Op::ExpireTokens { account }),
         1 => account.clone().prop_map(|account| Op::RevokeGrant { account }),
         1 => (account.clone(), 1u64..200).prop_map(|(account, requests)| Op::AnotherApp { account, requests }),
