@@ -298,7 +298,7 @@ impl Workload {
                  every fault removed, a 26 h settle and every invariant checker."
                     .to_owned(),
             ),
-            requirements: vec!["QUEUE-1".to_owned()],
+            requirements: requirements_of(title),
             tags: vec![TAG_IN_MEMORY_ONLY.to_owned(), "fuzz".to_owned()],
             seed: Some(seed),
             epoch: None,
@@ -497,6 +497,33 @@ impl Workload {
             )),
         }
     }
+}
+
+/// The requirements a fuzz scenario checks, from the invariant its title names (every
+/// invariant's own requirements; a plain run checks the queue's).
+fn requirements_of(title: &str) -> Vec<String> {
+    const BY_INVARIANT: [(&str, &[&str]); 12] = [
+        ("no_transfer_before_configuration", &["QUEUE-1"]),
+        ("one_transfer_at_a_time_per_session", &["QUEUE-3"]),
+        ("fifo_per_session", &["QUEUE-5"]),
+        ("times_in_order", &["QUEUE-3"]),
+        ("pull_matches_provider", &["PULL-2", "QUEUE-8"]),
+        ("push_exactly_once", &["PUSH-1"]),
+        ("pacing_within_budget", &["RATE-7"]),
+        ("own_rate_limits_at_most_one_percent", &["RATE-7", "RATE-8"]),
+        ("sync_answer_timing", &["SYNCHRONOUS-2", "SYNCHRONOUS-3"]),
+        (
+            "refreshes_one_at_a_time_and_only_when_due",
+            &["AUTH-3", "AUTH-6"],
+        ),
+        ("key_isolation", &["SESSION-40"]),
+        ("liveness", &["QUEUE-13"]),
+    ];
+    let found = BY_INVARIANT
+        .iter()
+        .find(|(invariant, _)| title.contains(invariant))
+        .map_or(&["QUEUE-1", "QUEUE-3"][..], |(_, ids)| *ids);
+    found.iter().map(|id| (*id).to_owned()).collect()
 }
 
 fn key_name(other: bool) -> &'static str {
