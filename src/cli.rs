@@ -28,7 +28,7 @@ pub enum Command {
     /// Serve the hubspot and salesforce mock providers standalone.
     Providers(crate::providers::ProvidersArgs),
     /// Run seeded random workloads with faults, check invariants and shrink failures.
-    Fuzz(PassThroughArgs),
+    Fuzz(FuzzArgs),
     /// Generate load against a target and report throughput and latency.
     Load(PassThroughArgs),
 }
@@ -75,6 +75,40 @@ pub struct CheckArgs {
     pub mutation: Option<String>,
 }
 
+/// Flags of `fuzz`.
+#[derive(Debug, clap::Args, Default)]
+pub struct FuzzArgs {
+    /// How many seeds to run (before `--shard` picks its share).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub seeds: u64,
+    /// The first seed.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub from: u64,
+    /// Start no new seed after this much wall time (`60s`, `10m`).
+    #[arg(long, value_name = "DURATION")]
+    pub time_limit: Option<crate::scenario::Duration>,
+    /// Run only this share of the seeds, `i/n` (seeds with `seed % n == i`), for CI matrices
+    /// and indexed Kubernetes Jobs.
+    #[arg(long, value_name = "i/n")]
+    pub shard: Option<String>,
+    /// Run one seed and print its full trace.
+    #[arg(long, value_name = "SEED", conflicts_with_all = ["seeds", "from", "shard", "check_determinism"])]
+    pub replay: Option<u64>,
+    /// Run each seed twice and compare trace hashes.
+    #[arg(long)]
+    pub check_determinism: bool,
+    /// Where shrunk failures are written.
+    #[arg(long, value_name = "DIR", default_value = "scenarios/regressions")]
+    pub regressions: std::path::PathBuf,
+    /// Report failures without shrinking them.
+    #[arg(long)]
+    pub no_shrink: bool,
+    /// Run every world with this deliberate engine bug (mutation builds only).
+    #[cfg(feature = "mutations")]
+    #[arg(long, value_name = "NAME")]
+    pub mutation: Option<String>,
+}
+
 /// Flags of commands that are not built yet: accepted, so `--help` works, and then refused.
 #[derive(Debug, clap::Args)]
 pub struct PassThroughArgs {
@@ -105,7 +139,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Check(args) => crate::check::run(&args),
         Command::Serve(_) => not_built("serve", 7),
         Command::Providers(args) => crate::providers::run(&args),
-        Command::Fuzz(_) => not_built("fuzz", 8),
+        Command::Fuzz(args) => crate::fuzz::command(&args),
         Command::Load(_) => not_built("load", 9),
     }
 }

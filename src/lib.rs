@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod fuzz;
 pub mod providers;
 pub mod report;
 pub mod runner;

@@ -20,7 +20,7 @@ fn transfersim_with_stdout(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn commands_not_built_yet_say_so_and_exit_2() {
-    for (command, issue) in [("serve", 7), ("fuzz", 8), ("load", 9)] {
+    for (command, issue) in [("serve", 7), ("load", 9)] {
         let (code, stderr) = transfersim(&[command]);
         assert_eq!(code, 2, "`transfersim {command}` exited {code}: {stderr}");
         assert!(

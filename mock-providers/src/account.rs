@@ -225,6 +225,8 @@ pub struct ObjectStore {
     pub records: BTreeMap<u64, Record>,
     pub by_id: BTreeMap<String, u64>,
     pub by_external_id: BTreeMap<String, u64>,
+    /// When a record was last removed (a deletion leaves no record to carry a timestamp).
+    pub last_removal_ms: Option<Millis>,
 }
 
 impl ObjectStore {

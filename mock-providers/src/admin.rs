@@ -193,7 +193,7 @@ fn route(mock: &mut Mock, now: Millis, incoming: &Incoming) -> Result<Value, Adm
             )?))
         }
         (["accounts", id, "records", object, record], &Method::DELETE) => {
-            mock.delete_record(id, object, record)?;
+            mock.delete_record(now, id, object, record)?;
             Ok(json!({"deleted": record}))
         }
         (["faults"], &Method::GET) => Ok(json!({"faults": to_value(&mock.faults())})),

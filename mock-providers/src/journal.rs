@@ -178,7 +178,8 @@ pub fn refreshes_per_connection(entries: &[JournalEntry]) -> BTreeMap<Connection
     counts
 }
 
-/// How long a refresh that timed out stays in flight: the target's provider timeout.
+/// How long a refresh that timed out stays in flight: the target's provider timeout (also the
+/// longest an answered refresh stays in flight, since a later answer is a timeout to the target).
 pub const TIMEOUT_IN_FLIGHT_MS: u64 = 30_000;
 
 /// The most refreshes in flight at once per connection. A refresh is in flight from its request
@@ -189,7 +190,11 @@ pub fn max_refreshes_in_flight(entries: &[JournalEntry]) -> BTreeMap<Connection,
     for (connection, entry) in refreshes(entries) {
         let span = match entry.outcome {
             JournalOutcome::Timeout => TIMEOUT_IN_FLIGHT_MS,
-            JournalOutcome::Answer | JournalOutcome::Dropped => entry.latency_ms.max(1),
+            // An answer slower than the caller's timeout is a timeout to the caller: from then
+            // on it may refresh again.
+            JournalOutcome::Answer | JournalOutcome::Dropped => {
+                entry.latency_ms.clamp(1, TIMEOUT_IN_FLIGHT_MS)
+            }
         };
         intervals
             .entry(connection)

@@ -841,17 +841,30 @@ impl Mock {
     }
 
     /// Deletes a record, as a deletion in the provider's own UI would.
+    /// `now` is kept as the object's last removal, so that checks can tell whether records
+    /// changed during a pull.
     pub fn delete_record(
         &mut self,
+        now: Millis,
         account_id: &str,
         object: &str,
         id: &str,
     ) -> Result<(), MockError> {
         let external = self.dialect.external_id_field();
-        self.store_mut(account_id, object)?
+        let store = self.store_mut(account_id, object)?;
+        store
             .remove(id, external)
-            .map(|_| ())
-            .ok_or_else(|| MockError::UnknownRecord(id.to_owned()))
+            .ok_or_else(|| MockError::UnknownRecord(id.to_owned()))?;
+        store.last_removal_ms = Some(store.last_removal_ms.unwrap_or(0).max(now));
+        Ok(())
+    }
+
+    /// When a record of `object` was last removed, if ever: with the records' own
+    /// `created_at`/`updated_at`, it tells whether the object changed since an instant.
+    pub fn last_removal_ms(&self, account_id: &str, object: &str) -> Option<Millis> {
+        self.store(account_id, object)
+            .ok()
+            .and_then(|store| store.last_removal_ms)
     }
 
     /// Records that share an external id: each is a push written twice.

@@ -34,11 +34,19 @@ pub enum Mutation {
     WebhookUnordered,
     /// Webhooks are signed with the wrong secret.
     BadSignature,
+    /// A synchronous pull is answered 200 `completed` when its first page arrives, before the
+    /// transfer completes.
+    SyncAnswersEarly,
+    /// A pull loses the last record of every page that has a next page (an off-by-one at the
+    /// page boundary).
+    PageSkipsRecord,
+    /// A transfer lookup ignores the API key, so one key sees another's transfers.
+    KeyLeak,
 }
 
 impl Mutation {
     /// Every mutation, in a fixed order.
-    pub const ALL: [Mutation; 13] = [
+    pub const ALL: [Mutation; 16] = [
         Mutation::QueueIgnoresConfiguration,
         Mutation::SyncIgnoresCap,
         Mutation::DataBeforeComplete,
@@ -52,6 +60,9 @@ impl Mutation {
         Mutation::WebhookNoRetry,
         Mutation::WebhookUnordered,
         Mutation::BadSignature,
+        Mutation::SyncAnswersEarly,
+        Mutation::PageSkipsRecord,
+        Mutation::KeyLeak,
     ];
 
     /// The name used on the command line (`--mutation NAME`).
@@ -70,6 +81,9 @@ impl Mutation {
             Mutation::WebhookNoRetry => "webhook-no-retry",
             Mutation::WebhookUnordered => "webhook-unordered",
             Mutation::BadSignature => "bad-signature",
+            Mutation::SyncAnswersEarly => "sync-answers-early",
+            Mutation::PageSkipsRecord => "page-skips-record",
+            Mutation::KeyLeak => "key-leak",
         }
     }
 }

@@ -277,12 +277,12 @@ pub fn control(
     let provider = account.provider;
     if let Some(set) = &step.set_records {
         let object = set.object.clone();
-        on_mock(providers, provider, |mock, _| {
+        on_mock(providers, provider, |mock, now| {
             let existing = mock
                 .records(&id, &object)
                 .map_err(|error| error.to_string())?;
             for record in existing {
-                mock.delete_record(&id, &object, &record.id)
+                mock.delete_record(now, &id, &object, &record.id)
                     .map_err(|error| error.to_string())?;
             }
             Ok(())
@@ -304,8 +304,8 @@ pub fn control(
     }
     if let Some(delete) = &step.delete_record {
         let record_id = variables.text(&delete.id)?;
-        on_mock(providers, provider, |mock, _| {
-            mock.delete_record(&id, &delete.object, &record_id)
+        on_mock(providers, provider, |mock, now| {
+            mock.delete_record(now, &id, &delete.object, &record_id)
                 .map_err(|error| error.to_string())
         })?;
     }

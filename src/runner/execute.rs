@@ -219,6 +219,15 @@ impl<'a> Execution<'a> {
 
     /// Runs every step; `Ok` when the scenario passed.
     pub fn run(&mut self) -> Result<(), Stop> {
+        self.run_observed(&mut |_| Ok(()))
+    }
+
+    /// Like [`Execution::run`], calling `observe` with the target after every scheduler turn
+    /// (the fuzzer runs its cheap invariant checkers there); an `Err` from it stops the run.
+    pub fn run_observed(
+        &mut self,
+        observe: &mut dyn FnMut(&dyn Target) -> Result<(), Stop>,
+    ) -> Result<(), Stop> {
         let scenario = self.scenario;
         let mut root = Branch {
             steps: &scenario.steps,
@@ -229,6 +238,7 @@ impl<'a> Execution<'a> {
         for _turn in 0..SCHEDULER_TURNS_MAX {
             // Phase 1: run every ready branch until it waits or ends.
             self.run_ready(&mut root)?;
+            observe(&*self.target)?;
             if matches!(root.state, State::Done) {
                 return Ok(());
             }
@@ -262,6 +272,7 @@ impl<'a> Execution<'a> {
                     .map_err(|error| target_stop(&waiting_step, error))?;
             }
             // Phase 3: wake branches whose answer came or whose time is due.
+            observe(&*self.target)?;
             let now = self.target.elapsed_ms();
             self.wake(&mut root, now)?;
             let mut still_pending = Vec::new();

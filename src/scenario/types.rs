@@ -424,7 +424,7 @@ pub struct Poll {
 }
 
 /// Changes to one provider account; exactly one action per step.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderControl {
     /// The account, by its name under `providers`.

@@ -314,8 +314,18 @@ impl Engine {
                     self.send_current(now, &transfer_id);
                 }
             }
-            TimerKind::RefreshRetry(key) => self.start_refresh(now, &key),
             TimerKind::WebhookWake(session_id) => self.pump_outbox(now, &session_id),
+            TimerKind::RefreshRetry(key) => {
+                // A refresh started meanwhile (by another transfer) may have succeeded already:
+                // retry only for transfers still waiting. Found by `transfersim fuzz`, seed 130.
+                if self
+                    .connections
+                    .get(&key)
+                    .is_some_and(|connection| !connection.waiting.is_empty())
+                {
+                    self.start_refresh(now, &key);
+                }
+            }
             TimerKind::ProactiveRefresh(key) => {
                 // A later refresh may have replaced the token this timer was set for.
                 let due = self.connections.get(&key).is_some_and(|c| {
@@ -748,6 +758,12 @@ impl Engine {
 
     /// The transfer `id` as seen by `key` at `now`.
     pub fn transfer(&self, now: Millis, key: &str, id: &str) -> Option<&Transfer> {
+        if mutant!(self, KeyLeak) {
+            // The bug: the lookup forgets whose key asks.
+            let transfer = self.transfers.get(id)?;
+            self.session(now, &transfer.key, &transfer.session_id)?;
+            return Some(transfer);
+        }
         let transfer = self
             .transfers
             .get(id)
@@ -1264,7 +1280,12 @@ impl Engine {
         };
         let count = page.records.len();
         let mut delivered = 0;
-        for record in page.records {
+        let mut records = page.records;
+        if mutant!(self, PageSkipsRecord) && page.next_cursor.is_some() {
+            // The bug: an off-by-one at the page boundary loses the page's last record.
+            records.pop();
+        }
+        for record in records {
             transfer.records_read += 1;
             let unchanged = sync && baseline.get(&record.id) == Some(&record.data);
             if !unchanged && schema::matches_filters(&record.data, &transfer.filters) {
@@ -1284,6 +1305,10 @@ impl Engine {
         self.trace(format!(
             "transfer {transfer_id} page {page_number}: {count} records, {delivered} delivered"
         ));
+        if mutant!(self, SyncAnswersEarly) && page_number == 1 && page.next_cursor.is_some() {
+            // The bug: the synchronous caller is told "completed" as soon as data arrives.
+            self.answer_sync_calls(transfer_id);
+        }
         let last_page = page.next_cursor.is_none();
         if last_page && mutant!(self, CompletedBeforeData) {
             self.finish_pull(now, transfer_id, sync);
@@ -1487,6 +1512,17 @@ impl Engine {
         ));
         self.flush_error_webhooks(now, transfer_id);
         self.emit_completed_webhook(now, transfer_id);
+        self.answer_sync_calls(transfer_id);
+        if let Some(session) = self.sessions.get_mut(&session_id)
+            && session.running.as_deref() == Some(transfer_id)
+        {
+            session.running = None;
+        }
+        self.pump(now, &session_id);
+    }
+
+    /// Answers the transfer's open synchronous calls 200 (it completed) and drops their caps.
+    fn answer_sync_calls(&mut self, transfer_id: &str) {
         let answered: Vec<u64> = self
             .sync_calls
             .iter()
@@ -1503,12 +1539,6 @@ impl Engine {
                 end: SyncEnd::Completed,
             });
         }
-        if let Some(session) = self.sessions.get_mut(&session_id)
-            && session.running.as_deref() == Some(transfer_id)
-        {
-            session.running = None;
-        }
-        self.pump(now, &session_id);
     }
 
     fn record_error(
@@ -2263,6 +2293,12 @@ impl Engine {
                 return id;
             }
         }
+    }
+
+    /// Every API key the engine knows, for invariant checkers (probe every id with every other
+    /// key).
+    pub fn api_keys(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
     }
 
     /// Every session id, for invariant checkers and tests.

@@ -25,7 +25,7 @@ use transfersim_mock_providers::{
 
 use crate::api::{self, ApiOutcome};
 use crate::connectors::{hubspot::HubspotConnector, salesforce::SalesforceConnector};
-use crate::engine::{Engine, EngineConfig, Output, ProviderName};
+use crate::engine::{Engine, EngineConfig, Output, ProviderName, SyncEnd};
 use crate::limits::PROVIDER_TIMEOUT_MS;
 use crate::time::DEFAULT_EPOCH_MS;
 use crate::webhook::receiver::Receiver;
@@ -82,6 +82,19 @@ impl Answered {
     }
 }
 
+/// One synchronous trigger as the world saw it: when it was sent and how and when it was
+/// answered. Invariant checkers read this log (a synchronous answer comes at completion, at the
+/// cap, or at the session's end, never otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncCallRecord {
+    pub handle: CallHandle,
+    pub transfer_id: String,
+    pub session_id: String,
+    pub sent_at: Millis,
+    /// When and why it was answered, once it was.
+    pub answered: Option<(Millis, SyncEnd)>,
+}
+
 #[derive(Debug)]
 enum Event {
     ProviderOutcome {
@@ -135,6 +148,7 @@ pub struct World {
     receivers: BTreeMap<String, Receiver>,
     calls: BTreeMap<CallHandle, Option<Answered>>,
     sync_calls: BTreeMap<u64, CallHandle>,
+    sync_log: BTreeMap<u64, SyncCallRecord>,
     next_handle: u64,
     trace: Vec<String>,
     events_processed: u64,
@@ -187,6 +201,7 @@ impl World {
             receivers: BTreeMap::new(),
             calls: BTreeMap::new(),
             sync_calls: BTreeMap::new(),
+            sync_log: BTreeMap::new(),
             next_handle: 1,
             trace: Vec::new(),
             events_processed: 0,
@@ -257,6 +272,27 @@ impl World {
         }
     }
 
+    /// The hosted mock of `provider`, read-only: invariant checkers read records and journals.
+    pub fn mock(&self, provider: ProviderName) -> &transfersim_mock_providers::Mock {
+        let found = self
+            .providers
+            .iter()
+            .find_map(|hosted| match (&hosted.provider, provider) {
+                (Hosted::Hubspot(mock), ProviderName::Hubspot) => Some(&**mock),
+                (Hosted::Salesforce(mock), ProviderName::Salesforce) => Some(&**mock),
+                _ => None,
+            });
+        match found {
+            Some(mock) => mock,
+            None => panic!("the world always hosts both mocks"),
+        }
+    }
+
+    /// Every synchronous trigger so far, in the order they were sent.
+    pub fn sync_calls(&self) -> impl Iterator<Item = &SyncCallRecord> {
+        self.sync_log.values()
+    }
+
     /// Virtual time now.
     pub fn now(&self) -> Millis {
         self.now
@@ -282,8 +318,24 @@ impl World {
         self.calls.insert(handle, None);
         match outcome {
             ApiOutcome::Respond(response) => self.answer(handle, response),
-            ApiOutcome::Pending { call, .. } => {
+            ApiOutcome::Pending { call, transfer_id } => {
                 self.sync_calls.insert(call, handle);
+                let session_id = self
+                    .engine
+                    .transfers()
+                    .find(|transfer| transfer.id == transfer_id)
+                    .map(|transfer| transfer.session_id.clone())
+                    .unwrap_or_default();
+                self.sync_log.insert(
+                    call,
+                    SyncCallRecord {
+                        handle,
+                        transfer_id,
+                        session_id,
+                        sent_at: self.now,
+                        answered: None,
+                    },
+                );
             }
             ApiOutcome::Advance { millis } => {
                 self.advance(millis);
@@ -411,6 +463,9 @@ impl World {
                     transfer_id,
                     end,
                 } => {
+                    if let Some(record) = self.sync_log.get_mut(&call) {
+                        record.answered = Some((self.now, end));
+                    }
                     if let Some(handle) = self.sync_calls.remove(&call) {
                         let response = api::sync_response(self.now, &transfer_id, end);
                         self.answer(handle, response);

@@ -474,7 +474,7 @@ pub fn sync_pull_returns_exactly_the_changes(mutation: Option<Mutation>) -> Chec
     for id in &ids[50..53] {
         world
             .hubspot()
-            .delete_record(&credentials.account_id, "contacts", id)
+            .delete_record(now, &credentials.account_id, "contacts", id)
             .map_err(|e| e.to_string())?;
     }
     let second = pull(&mut world, &session_id)?;
