@@ -24,7 +24,7 @@ pub enum Command {
     /// Run the conformance scenario suite against a target (in-memory by default).
     Check(CheckArgs),
     /// Serve the in-memory implementation over HTTP, with embedded mock providers.
-    Serve(PassThroughArgs),
+    Serve(crate::serve::ServeArgs),
     /// Serve the hubspot and salesforce mock providers standalone.
     Providers(crate::providers::ProvidersArgs),
     /// Run seeded random workloads with faults, check invariants and shrink failures.
@@ -103,7 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }));
     match command {
         Command::Check(args) => crate::check::run(&args),
-        Command::Serve(_) => not_built("serve", 7),
+        Command::Serve(args) => crate::serve::run(&args),
         Command::Providers(args) => crate::providers::run(&args),
         Command::Fuzz(_) => not_built("fuzz", 8),
         Command::Load(_) => not_built("load", 9),
