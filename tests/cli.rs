@@ -41,10 +41,10 @@ fn no_subcommand_runs_check_on_the_in_memory_target() {
 }
 
 #[test]
-fn the_http_target_is_not_built_yet_and_says_so() {
+fn an_unreachable_http_target_is_a_usage_error_naming_it() {
     let (code, stderr) = transfersim(&["check", "--target", "http://127.0.0.1:1"]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("issue 7"), "{stderr}");
+    assert!(stderr.contains("http://127.0.0.1:1"), "{stderr}");
 }
 
 #[test]

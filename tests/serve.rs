@@ -377,3 +377,100 @@ async fn serve_answers_open_synchronous_calls_503_on_shutdown() {
     assert_eq!(exit.and_then(|status| status.code()), Some(0));
 }
 
+/// Runs the embedded suite on a `serve` child with `extra` flags over HTTP.
+fn suite_over_http(extra: &[&str]) -> Vec<transfersim::runner::ScenarioResult> {
+    use transfersim::runner::{self, HttpOptions, HttpTarget, RunOptions, Target, suite};
+    let serve = ServeProcess::start(&[&["--clock", "virtual"], extra].concat());
+    let items = suite::embedded().expect("the embedded suite loads");
+    let target = HttpTarget::connect(HttpOptions {
+        base_url: serve.base.clone(),
+        api_keys: vec![KEY.to_owned()],
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        advertise: None,
+        max_wait_ms: 600_000,
+        configure: runner::ConfigureMode::Helpers,
+    })
+    .expect("the runner connects to serve");
+    assert_eq!(target.clock(), runner::Clock::Virtual);
+    let slot = std::sync::Mutex::new(Some(target));
+    let make_target = move || -> Box<dyn Target> {
+        Box::new(
+            slot.lock()
+                .expect("unpoisoned")
+                .take()
+                .expect("one job takes the one target"),
+        )
+    };
+    let options = RunOptions {
+        seed: None,
+        jobs: 1,
+        replay_flags: String::new(),
+    };
+    runner::run_suite(&items, &options, &make_target, &mut |_, _| {})
+}
+
+#[test]
+fn the_embedded_suite_over_http_gives_the_in_memory_results() {
+    use transfersim::runner::{self, MemoryTarget, RunOptions, Target, suite};
+    let items = suite::embedded().expect("the embedded suite loads");
+    let options = RunOptions {
+        seed: None,
+        jobs: 1,
+        replay_flags: String::new(),
+    };
+    let make_memory = || -> Box<dyn Target> { Box::new(MemoryTarget::default()) };
+    let in_memory = runner::run_suite(&items, &options, &make_memory, &mut |_, _| {});
+    let started = std::time::Instant::now();
+    let over_http = suite_over_http(&[]);
+    let took = started.elapsed();
+    eprintln!("suite over HTTP: {} scenarios in {took:?}", over_http.len());
+    assert_eq!(in_memory.len(), over_http.len());
+    let mut in_memory_only = 0;
+    for (memory, http) in in_memory.iter().zip(&over_http) {
+        if memory.tags.iter().any(|tag| tag == "in-memory-only") {
+            in_memory_only += 1;
+            assert_eq!(http.verdict.word(), "skipped", "{}", http.name);
+            continue;
+        }
+        assert_eq!(
+            memory.verdict.word(),
+            http.verdict.word(),
+            "{}: in memory {:?}, over HTTP {:?}",
+            memory.name,
+            memory.verdict,
+            http.verdict
+        );
+    }
+    assert!(
+        in_memory_only >= 1,
+        "the in-memory-only scenarios are counted"
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "the suite over HTTP took {took:?}"
+    );
+}
+
+#[cfg(feature = "mutations")]
+#[test]
+fn the_suite_over_http_catches_sync_ignores_cap() {
+    let results = suite_over_http(&["--mutation", "sync-ignores-cap"]);
+    assert!(
+        results
+            .iter()
+            .any(|result| result.verdict.word() == "failed"),
+        "no scenario failed against serve --mutation sync-ignores-cap"
+    );
+}
+
+#[cfg(feature = "mutations")]
+#[test]
+fn the_suite_over_http_catches_queue_ignores_configuration() {
+    let results = suite_over_http(&["--mutation", "queue-ignores-configuration"]);
+    assert!(
+        results
+            .iter()
+            .any(|result| result.verdict.word() == "failed"),
+        "no scenario failed against serve --mutation queue-ignores-configuration"
+    );
+}
