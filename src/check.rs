@@ -10,19 +10,15 @@ use transfersim_sim::engine::EngineConfig;
 
 use crate::cli::{CheckArgs, EXIT_FAILURE, EXIT_USAGE};
 use crate::report::{self, Totals};
-use crate::runner::{self, MemoryTarget, RunOptions, SuiteScenario, Target, suite};
+use crate::runner::{
+    self, HttpOptions, HttpTarget, MemoryTarget, RunOptions, SuiteScenario, Target, suite,
+};
 
 /// The most scenarios run at once; more would only contend for the same cores.
 const JOBS_MAX: usize = 256;
 
 /// Runs `check` with its flags; answers the exit code.
 pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
-    if args.target != "memory" {
-        anyhow::bail!(
-            "`--target {}`: the HTTP target is not built yet (tracked in issue 7); use `--target memory`",
-            args.target
-        );
-    }
     if args.jobs == 0 || args.jobs > JOBS_MAX {
         anyhow::bail!("`--jobs` must be 1 to {JOBS_MAX}");
     }
@@ -81,20 +77,41 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     }
     let options = RunOptions {
         seed: args.seed,
-        jobs: args.jobs,
+        jobs: if args.target == "memory" {
+            args.jobs
+        } else {
+            1
+        },
         replay_flags: replay_flags(args),
     };
-    let target_name = "memory";
+    let target_name = args.target.clone();
+    let target_name = target_name.as_str();
+    // An HTTP target shares one clock and one set of mocks: scenarios run one at a time.
+    let http_target = if args.target == "memory" {
+        None
+    } else {
+        Some(http_target(args)?)
+    };
+    let jobs = if http_target.is_some() { 1 } else { args.jobs };
     emit(
         &mut stdout,
         &format!(
-            "transfersim check: {} scenarios on {target_name} (jobs {})\n",
+            "transfersim check: {} scenarios on {target_name} (jobs {jobs})\n",
             chosen.len(),
-            args.jobs
         ),
     )?;
     let started = Instant::now();
-    let make_target = move || -> Box<dyn Target> { Box::new(MemoryTarget::new(engine.clone())) };
+    let http_slot = std::sync::Mutex::new(http_target);
+    let make_target = move || -> Box<dyn Target> {
+        let taken = http_slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match taken {
+            Some(target) => Box::new(target),
+            None => Box::new(MemoryTarget::new(engine.clone())),
+        }
+    };
     let total = chosen.len();
     let mut done = 0usize;
     let results = runner::run_suite(&chosen, &options, &make_target, &mut |_, result| {
@@ -123,6 +140,32 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     Ok(if totals.failed > 0 { EXIT_FAILURE } else { 0 })
 }
 
+/// Connects to the deployment `--target` names, with the runner's mock providers on `--listen`.
+fn http_target(args: &CheckArgs) -> anyhow::Result<HttpTarget> {
+    let listen = args
+        .listen
+        .parse()
+        .with_context(|| format!("`--listen {}` is not an address", args.listen))?;
+    let max_wait: crate::scenario::Duration = args
+        .max_wait
+        .parse()
+        .map_err(|error| anyhow::anyhow!("`--max-wait {}`: {error}", args.max_wait))?;
+    let api_keys = if args.api_keys.is_empty() {
+        vec!["test_key".to_owned()]
+    } else {
+        args.api_keys.clone()
+    };
+    HttpTarget::connect(HttpOptions {
+        base_url: args.target.clone(),
+        api_keys,
+        listen,
+        advertise: args.advertise.clone(),
+        max_wait_ms: max_wait.as_millis(),
+        configure: args.configure,
+    })
+    .map_err(|error| anyhow::anyhow!("`--target {}`: {error}", args.target))
+}
+
 /// Writes to the terminal; a reader that went away (`| head`) is not an error, so the run still
 /// finishes, writes its report files and exits with its real code.
 fn emit(out: &mut impl std::io::Write, text: &str) -> anyhow::Result<()> {
@@ -135,6 +178,9 @@ fn emit(out: &mut impl std::io::Write, text: &str) -> anyhow::Result<()> {
 /// The flags a replay command must repeat so that it finds and breaks the same scenario.
 fn replay_flags(args: &CheckArgs) -> String {
     let mut flags = String::new();
+    if args.target != "memory" {
+        flags.push_str(&format!(" --target '{}'", args.target));
+    }
     for dir in &args.scenarios {
         flags.push_str(&format!(" --scenarios '{}'", dir.display()));
     }

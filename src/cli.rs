@@ -24,7 +24,7 @@ pub enum Command {
     /// Run the conformance scenario suite against a target (in-memory by default).
     Check(CheckArgs),
     /// Serve the in-memory implementation over HTTP, with embedded mock providers.
-    Serve(PassThroughArgs),
+    Serve(crate::serve::ServeArgs),
     /// Serve the hubspot and salesforce mock providers standalone.
     Providers(crate::providers::ProvidersArgs),
     /// Run seeded random workloads with faults, check invariants and shrink failures.
@@ -69,6 +69,22 @@ pub struct CheckArgs {
     /// With `--coverage`: exit 1 when some requirement has no scenario and no named test.
     #[arg(long, requires = "coverage")]
     pub require_full_coverage: bool,
+    /// With an HTTP target: an API key to mint fresh keys with, and to fall back on when the
+    /// target cannot mint (repeatable; default `test_key`).
+    #[arg(long = "api-key", value_name = "KEY")]
+    pub api_keys: Vec<String>,
+    /// With an HTTP target: where the runner's mock providers listen.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// With an HTTP target: the URL the target reaches the runner's mock providers at.
+    #[arg(long, value_name = "URL")]
+    pub advertise: Option<String>,
+    /// With a wall-clock target: skip scenarios whose span is longer than this.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub max_wait: String,
+    /// With an HTTP target: `helpers` (the test helper configures sessions) or `manual`.
+    #[arg(long, value_enum, default_value_t = crate::runner::ConfigureMode::Helpers)]
+    pub configure: crate::runner::ConfigureMode,
     /// Run every world with this deliberate engine bug (mutation builds only).
     #[cfg(feature = "mutations")]
     #[arg(long, value_name = "NAME")]
@@ -133,11 +149,13 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let command = cli.command.unwrap_or(Command::Check(CheckArgs {
         target: "memory".to_owned(),
         jobs: 1,
+        listen: "127.0.0.1:0".to_owned(),
+        max_wait: "10m".to_owned(),
         ..CheckArgs::default()
     }));
     match command {
         Command::Check(args) => crate::check::run(&args),
-        Command::Serve(_) => not_built("serve", 7),
+        Command::Serve(args) => crate::serve::run(&args),
         Command::Providers(args) => crate::providers::run(&args),
         Command::Fuzz(args) => crate::fuzz::command(&args),
         Command::Load(_) => not_built("load", 9),

@@ -9,3 +9,4 @@ pub mod providers;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod serve;

@@ -20,7 +20,7 @@ fn transfersim_with_stdout(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn commands_not_built_yet_say_so_and_exit_2() {
-    for (command, issue) in [("serve", 7), ("load", 9)] {
+    for (command, issue) in [("load", 9)] {
         let (code, stderr) = transfersim(&[command]);
         assert_eq!(code, 2, "`transfersim {command}` exited {code}: {stderr}");
         assert!(
@@ -41,10 +41,17 @@ fn no_subcommand_runs_check_on_the_in_memory_target() {
 }
 
 #[test]
-fn the_http_target_is_not_built_yet_and_says_so() {
+fn an_unreachable_http_target_is_a_usage_error_naming_it() {
     let (code, stderr) = transfersim(&["check", "--target", "http://127.0.0.1:1"]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("issue 7"), "{stderr}");
+    assert!(stderr.contains("http://127.0.0.1:1"), "{stderr}");
+}
+
+#[test]
+fn a_webhook_secret_without_its_prefix_is_a_usage_error() {
+    let (code, stderr) = transfersim(&["serve", "--webhook-secret", "nope"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("whsec_"), "{stderr}");
 }
 
 #[test]

@@ -83,7 +83,7 @@ pub struct TokenGrant {
 }
 
 /// A provider's side of the pipeline. Object-safe, so the engine keeps one per provider name.
-pub trait Connector: Debug {
+pub trait Connector: Debug + Send {
     /// Items per logical push batch (the provider's maximum).
     fn push_batch_size(&self) -> usize;
     /// Records per pull page the connector asks for.

@@ -96,6 +96,7 @@ pub fn run_scenario(scenario: &Scenario, engine: EngineConfig) -> RunReport {
             .start(StartPlan {
                 seed,
                 epoch_ms: DEFAULT_EPOCH_MS,
+                span_ms: scenario.span.as_millis(),
             })
             .map_err(|error| {
                 Stop::Failed(Failure {

@@ -3,6 +3,7 @@
 //!
 //! - `target.rs`: the [`Target`] and [`Providers`] traits, the seam to what is checked;
 //! - `memory.rs`: the in-memory target, one fresh simulated world per scenario;
+//! - `http.rs`: the HTTP target, any deployment, with the runner's own mock providers;
 //! - `execute.rs`: one scenario's steps, as branches driven by one scheduler loop;
 //! - `template.rs`, `expect.rs`, `generate.rs`: templates, expectations, generated bodies;
 //! - `accounts.rs`: provider accounts, `provider` and `provider_expect` steps;
@@ -18,6 +19,7 @@ pub mod checkers;
 pub mod execute;
 pub mod expect;
 pub mod generate;
+pub mod http;
 pub mod memory;
 pub mod suite;
 pub mod target;
@@ -33,6 +35,7 @@ use transfersim_sim::time::{DEFAULT_EPOCH_MS, parse_rfc3339};
 
 pub use execute::{Failure, Stop};
 pub use expect::Mismatch;
+pub use http::{ConfigureMode, HttpOptions, HttpTarget};
 pub use memory::MemoryTarget;
 pub use suite::{Requirement, SuiteScenario};
 pub use target::{Answer, ApiRequest, CallId, Clock, Providers, StartPlan, Target, TargetError};
@@ -196,7 +199,11 @@ fn run_steps(target: &mut dyn Target, scenario: &Scenario, seed: u64) -> Result<
         None => DEFAULT_EPOCH_MS,
     };
     target
-        .start(StartPlan { seed, epoch_ms })
+        .start(StartPlan {
+            seed,
+            epoch_ms,
+            span_ms: scenario.span.as_millis(),
+        })
         .map_err(|error| match error {
             TargetError::Unsupported(reason) => Stop::Skipped(reason),
             TargetError::Failed(message) => Stop::Failed(Failure {

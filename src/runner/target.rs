@@ -44,6 +44,8 @@ pub struct StartPlan {
     /// Where the clock starts, in milliseconds since the Unix epoch (ignored by targets that
     /// keep their own clock).
     pub epoch_ms: Millis,
+    /// The scenario's `span` (a wall-clock target skips scenarios longer than it will wait).
+    pub span_ms: Millis,
 }
 
 /// Identifies one API call sent to a target.

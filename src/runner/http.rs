@@ -1,0 +1,653 @@
+//! The HTTP target (`check --target URL`): any deployment behind the API of CONTRACT.md.
+//!
+//! - Keys: a fresh key per scenario key from `POST /api/test_helpers/api_keys`, else the keys
+//!   given with `--api-key`, in order; too few keys skips the scenario.
+//! - Providers: the runner serves its own hubspot and salesforce mocks on `--listen` (hubspot
+//!   under `/hubspot`, salesforce under `/salesforce`), advertised as `--advertise`; every
+//!   scenario creates fresh accounts. On a virtual-clock target each mock request reads the
+//!   target's `GET /api/test_helpers/clock`, so windows and token lifetimes pass on its time.
+//! - Time: on a virtual clock the runner moves time with `advance` (waiting for an open call in
+//!   steps of one second, so an answer's time is known to the step) and aligns each scenario's
+//!   start on a whole second, so the `Date` header places answers exactly; on a wall clock it
+//!   waits for real and skips scenarios whose `span` exceeds `--max-wait`.
+//!
+//! **Boundary:** the target never judges answers; it only sends, times and reports them.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use transfersim_mock_providers::http::{ClockSource, router, serve_router};
+use transfersim_mock_providers::{Hubspot, Millis, Mock, Salesforce};
+use transfersim_sim::time::parse_rfc3339;
+use transfersim_sim::world::World;
+
+use super::target::{Answer, ApiRequest, CallId, Clock, Providers, StartPlan, Target, TargetError};
+use crate::scenario::{ProviderKind, Receiver};
+
+/// The tag of scenarios that depend on simulated provider latency.
+pub const IN_MEMORY_ONLY_TAG: &str = "in-memory-only";
+/// How long one API call to the target may take (a synchronous trigger answers within 300 s).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(330);
+/// The step in which the runner advances a virtual clock while it waits for an answer.
+const WAIT_STEP_MS: Millis = 1_000;
+/// Real time to let an answer arrive before the virtual clock is moved for it.
+const ANSWER_GRACE: Duration = Duration::from_millis(300);
+/// Real time to let an answer caused by an advance arrive before the next step.
+const STEP_GRACE: Duration = Duration::from_millis(10);
+/// The most steps one wait makes on a virtual clock.
+const WAIT_STEPS_MAX: u64 = 1_000_000;
+
+/// How sessions get configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConfigureMode {
+    /// Through `POST /api/test_helpers/session/configure`, as the scenarios say.
+    #[default]
+    Helpers,
+    /// A person configures through the hosted flow (not built yet: such runs are refused).
+    Manual,
+}
+
+/// How to reach a deployment and serve it mock providers.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// The deployment's base URL.
+    pub base_url: String,
+    /// Keys to mint with, and to fall back on when the helper is absent (the first one mints).
+    pub api_keys: Vec<String>,
+    /// Where the runner's mock providers listen.
+    pub listen: SocketAddr,
+    /// The URL the target reaches them at (default: the listening address).
+    pub advertise: Option<String>,
+    /// On a wall-clock target, scenarios with a longer `span` are skipped.
+    pub max_wait_ms: Millis,
+    /// How sessions are configured.
+    pub configure: ConfigureMode,
+}
+
+#[derive(Debug, Default)]
+struct TimeState {
+    /// The target's time at the scenario's start (virtual) or its wall start.
+    epoch_ms: Millis,
+    /// The target's time as last learnt (virtual).
+    now_ms: Millis,
+    /// Scenario time window an answer arriving now falls in (while an advance runs).
+    window: (Millis, Millis),
+}
+
+struct Shared {
+    base_url: String,
+    helper_key: String,
+    client: reqwest::Client,
+    time: Mutex<TimeState>,
+    calls: Mutex<Vec<Option<Answer>>>,
+    wall_start: Mutex<Instant>,
+    virtual_clock: bool,
+    answered: AtomicU64,
+}
+
+/// A deployment as a target.
+pub struct HttpTarget {
+    runtime: tokio::runtime::Runtime,
+    shared: Arc<Shared>,
+    options: HttpOptions,
+    providers_url: String,
+    hubspot: Arc<Mutex<Hubspot>>,
+    salesforce: Arc<Mutex<Salesforce>>,
+    helpers: bool,
+    keys_used: usize,
+    seed: u64,
+}
+
+impl std::fmt::Debug for HttpTarget {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("HttpTarget")
+            .field("base_url", &self.options.base_url)
+            .field("providers", &self.providers_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn failed(error: impl std::fmt::Display) -> TargetError {
+    TargetError::Failed(error.to_string())
+}
+
+impl HttpTarget {
+    /// Connects: reads the target's clock (which says whether it is virtual and whether it has
+    /// the test helpers) and starts the runner's mock providers.
+    pub fn connect(options: HttpOptions) -> Result<Self, TargetError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(failed)?;
+        let base_url = options.base_url.trim_end_matches('/').to_owned();
+        let helper_key = options
+            .api_keys
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "test_key".to_owned());
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(failed)?;
+        let clock = runtime.block_on(read_clock(&client, &base_url, &helper_key))?;
+        let (helpers, virtual_clock, now_ms) = match clock {
+            Some((virtual_clock, now_ms)) => (true, virtual_clock, now_ms),
+            None => (false, false, crate::serve::system_now_ms()),
+        };
+        let shared = Arc::new(Shared {
+            base_url,
+            helper_key,
+            client,
+            time: Mutex::new(TimeState {
+                epoch_ms: now_ms,
+                now_ms,
+                window: (0, 0),
+            }),
+            calls: Mutex::new(Vec::new()),
+            wall_start: Mutex::new(Instant::now()),
+            virtual_clock,
+            answered: AtomicU64::new(0),
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(options.listen))
+            .map_err(|error| failed(format!("binding {}: {error}", options.listen)))?;
+        let address = listener.local_addr().map_err(failed)?;
+        let providers_url = options
+            .advertise
+            .clone()
+            .unwrap_or_else(|| transfersim_mock_providers::http::base_url(address, ""))
+            .trim_end_matches('/')
+            .to_owned();
+        let hubspot = Arc::new(Mutex::new(Hubspot::new(
+            format!("{providers_url}/hubspot"),
+            1,
+        )));
+        let salesforce = Arc::new(Mutex::new(Salesforce::new(
+            format!("{providers_url}/salesforce"),
+            2,
+        )));
+        let mock_clock = if virtual_clock {
+            let shared = shared.clone();
+            ClockSource::from_async(move || {
+                let shared = shared.clone();
+                async move {
+                    let read =
+                        read_clock(&shared.client, &shared.base_url, &shared.helper_key).await;
+                    match read {
+                        Ok(Some((_, now))) => now,
+                        _ => {
+                            shared
+                                .time
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .now_ms
+                        }
+                    }
+                }
+            })
+        } else {
+            ClockSource::wall()
+        };
+        let app = axum::Router::new()
+            .nest_service("/hubspot", router(hubspot.clone(), mock_clock.clone()))
+            .nest_service("/salesforce", router(salesforce.clone(), mock_clock));
+        runtime.spawn(serve_router(listener, app));
+        Ok(Self {
+            runtime,
+            shared,
+            options,
+            providers_url,
+            hubspot,
+            salesforce,
+            helpers,
+            keys_used: 0,
+            seed: 0,
+        })
+    }
+
+    /// Whether the target has the test helpers.
+    pub fn has_helpers(&self) -> bool {
+        self.helpers
+    }
+
+    fn post_helper(&self, path: &str, body: &Value) -> Result<(u16, Value), TargetError> {
+        let shared = self.shared.clone();
+        let url = format!("{}{path}", shared.base_url);
+        let body = body.to_string();
+        self.runtime.block_on(async move {
+            let response = shared
+                .client
+                .post(url)
+                .bearer_auth(&shared.helper_key)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|error| failed(format!("calling {path}: {error}")))?;
+            let status = response.status().as_u16();
+            let json = response.json::<Value>().await.unwrap_or(Value::Null);
+            Ok((status, json))
+        })
+    }
+
+    /// Moves the target's virtual clock and learns its new time.
+    fn advance_virtual(&mut self, millis: Millis) -> Result<(), TargetError> {
+        {
+            let mut time = self.time();
+            let elapsed = time.now_ms.saturating_sub(time.epoch_ms);
+            time.window = (elapsed, elapsed.saturating_add(millis));
+        }
+        let seconds = millis as f64 / 1000.0;
+        let (status, body) = self.post_helper(
+            "/api/test_helpers/clock/advance",
+            &json!({"seconds": seconds}),
+        )?;
+        if status == 404 {
+            return Err(TargetError::Unsupported(
+                "the target has no clock test helper (404)".to_owned(),
+            ));
+        }
+        if status != 200 {
+            return Err(failed(format!("advance answered {status}: {body}")));
+        }
+        let now = body["now"]
+            .as_str()
+            .and_then(parse_rfc3339)
+            .ok_or_else(|| failed(format!("advance answered without a time: {body}")))?;
+        let mut time = self.time();
+        time.now_ms = time.now_ms.max(now);
+        let elapsed = time.now_ms.saturating_sub(time.epoch_ms);
+        time.window = (elapsed, elapsed);
+        Ok(())
+    }
+
+    fn time(&self) -> std::sync::MutexGuard<'_, TimeState> {
+        self.shared
+            .time
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn any_answered(&self, calls: &[CallId]) -> bool {
+        let answers = self
+            .shared
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        calls.iter().any(|call| {
+            usize::try_from(call.0)
+                .ok()
+                .and_then(|index| answers.get(index))
+                .is_some_and(Option::is_some)
+        })
+    }
+
+    /// Waits real time, at most `limit`, for one of `calls` to be answered.
+    fn wait_real(&self, calls: &[CallId], limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        // Bounded by the deadline.
+        loop {
+            if self.any_answered(calls) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// `GET /api/test_helpers/clock`: `None` when the target has no helpers (404), else whether the
+/// clock is virtual and its time.
+async fn read_clock(
+    client: &reqwest::Client,
+    base_url: &str,
+    key: &str,
+) -> Result<Option<(bool, Millis)>, TargetError> {
+    let response = client
+        .get(format!("{base_url}/api/test_helpers/clock"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .map_err(|error| failed(format!("cannot reach {base_url}: {error}")))?;
+    match response.status().as_u16() {
+        404 => Ok(None),
+        200 => {
+            let body: Value = response.json().await.map_err(failed)?;
+            let now = body["now"]
+                .as_str()
+                .and_then(parse_rfc3339)
+                .ok_or_else(|| failed(format!("the clock helper answered {body}")))?;
+            Ok(Some((body["virtual"] == json!(true), now)))
+        }
+        status => Err(failed(format!(
+            "the clock helper answered {status} (is the --api-key valid?)"
+        ))),
+    }
+}
+
+/// Parses an HTTP `Date` (IMF-fixdate, `Sat, 28 Nov 2026 12:00:00 GMT`) to milliseconds.
+pub fn parse_http_date(text: &str) -> Option<Millis> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut parts = text.split_whitespace().skip(1);
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = MONTHS
+        .iter()
+        .position(|name| Some(*name) == parts.clone().next())? as u64
+        + 1;
+    parts.next()?;
+    let year: u64 = parts.next()?.parse().ok()?;
+    let mut clock = parts.next()?.split(':');
+    let hours: u64 = clock.next()?.parse().ok()?;
+    let minutes: u64 = clock.next()?.parse().ok()?;
+    let seconds: u64 = clock.next()?.parse().ok()?;
+    parse_rfc3339(&format!(
+        "{year:04}-{month:02}-{day:02}T{hours:02}:{minutes:02}:{seconds:02}Z"
+    ))
+}
+
+async fn send_call(shared: Arc<Shared>, index: usize, request: ApiRequest) {
+    let method =
+        reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let mut builder = shared.client.request(
+        method,
+        format!("{}{}", shared.base_url, request.path_and_query),
+    );
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    if let Some(body) = request.body {
+        builder = builder.body(body);
+    }
+    let answer = match builder.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let headers: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_ascii_lowercase(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let body = response.bytes().await.unwrap_or_default();
+            let date = headers
+                .iter()
+                .find(|(name, _)| name == "date")
+                .and_then(|(_, value)| parse_http_date(value));
+            let at_ms = shared.answer_time(date);
+            Answer {
+                at_ms,
+                status,
+                headers,
+                body,
+            }
+        }
+        Err(error) => Answer {
+            at_ms: shared.answer_time(None),
+            status: 0,
+            headers: Vec::new(),
+            body: Bytes::from(format!("no answer from the target: {error}")),
+        },
+    };
+    let mut calls = shared.calls.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(slot) = calls.get_mut(index) {
+        *slot = Some(answer);
+    }
+    shared.answered.fetch_add(1, Ordering::SeqCst);
+}
+
+impl Shared {
+    /// Scenario time of an answer arriving now: on a virtual clock its `Date` placed inside the
+    /// window of the advance in progress; on a wall clock the time since the start.
+    fn answer_time(&self, date_ms: Option<Millis>) -> Millis {
+        if !self.virtual_clock {
+            let start = *self
+                .wall_start
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            return u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        }
+        let time = self.time.lock().unwrap_or_else(PoisonError::into_inner);
+        let (low, high) = time.window;
+        match date_ms {
+            Some(date) => date.saturating_sub(time.epoch_ms).clamp(low, high),
+            None => high,
+        }
+    }
+}
+
+impl Target for HttpTarget {
+    fn describe(&self) -> String {
+        self.options.base_url.clone()
+    }
+
+    fn clock(&self) -> Clock {
+        if self.shared.virtual_clock {
+            Clock::Virtual
+        } else {
+            Clock::Wall
+        }
+    }
+
+    fn supports(&self, tags: &[String]) -> Result<(), String> {
+        if tags.iter().any(|tag| tag == IN_MEMORY_ONLY_TAG) {
+            return Err(
+                "tagged in-memory-only: it depends on simulated provider latency".to_owned(),
+            );
+        }
+        if self.options.configure == ConfigureMode::Manual {
+            return Err("--configure manual is not built yet".to_owned());
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, plan: StartPlan) -> Result<(), TargetError> {
+        self.seed = plan.seed;
+        self.keys_used = 0;
+        self.shared
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        if !self.shared.virtual_clock {
+            if plan.span_ms > self.options.max_wait_ms {
+                return Err(TargetError::Unsupported(format!(
+                    "its span ({} s) exceeds --max-wait ({} s) on a wall-clock target",
+                    plan.span_ms / 1000,
+                    self.options.max_wait_ms / 1000
+                )));
+            }
+            *self
+                .shared
+                .wall_start
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+            let mut time = self.time();
+            time.epoch_ms = crate::serve::system_now_ms();
+            time.now_ms = time.epoch_ms;
+            return Ok(());
+        }
+        // Learn the target's time, then align the start on a whole second (settling leftovers).
+        let now = self
+            .runtime
+            .block_on(read_clock(
+                &self.shared.client,
+                &self.shared.base_url,
+                &self.shared.helper_key,
+            ))?
+            .map_or(0, |(_, now)| now);
+        {
+            let mut time = self.time();
+            time.epoch_ms = now;
+            time.now_ms = now;
+        }
+        self.advance_virtual((1000 - now % 1000) % 1000)?;
+        let mut time = self.time();
+        time.epoch_ms = time.now_ms;
+        time.window = (0, 0);
+        Ok(())
+    }
+
+    fn mint_key(&mut self) -> Result<String, TargetError> {
+        if self.helpers {
+            let (status, body) = self.post_helper("/api/test_helpers/api_keys", &json!({}))?;
+            if status == 200
+                && let Some(key) = body["api_key"].as_str()
+            {
+                return Ok(key.to_owned());
+            }
+            if status != 404 {
+                return Err(failed(format!("minting a key answered {status}: {body}")));
+            }
+        }
+        let key = self.options.api_keys.get(self.keys_used).cloned();
+        self.keys_used += 1;
+        key.ok_or_else(|| {
+            TargetError::Unsupported(format!(
+                "it needs more API keys than the target can mint or --api-key gives ({})",
+                self.options.api_keys.len()
+            ))
+        })
+    }
+
+    fn receiver_url(&mut self, name: &str, _receiver: &Receiver) -> Result<String, TargetError> {
+        Ok(format!("{}/receivers/{name}", self.providers_url))
+    }
+
+    fn providers(&mut self) -> &mut dyn Providers {
+        self
+    }
+
+    fn send(&mut self, request: ApiRequest) -> Result<CallId, TargetError> {
+        if !self.helpers && request.path_and_query.starts_with("/api/test_helpers/") {
+            return Err(TargetError::Unsupported(
+                "the target has no test helpers (404)".to_owned(),
+            ));
+        }
+        let index = {
+            let mut calls = self
+                .shared
+                .calls
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            calls.push(None);
+            calls.len() - 1
+        };
+        self.runtime
+            .spawn(send_call(self.shared.clone(), index, request));
+        Ok(CallId(index as u64))
+    }
+
+    fn answer(&self, call: CallId) -> Option<Answer> {
+        let calls = self
+            .shared
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        usize::try_from(call.0)
+            .ok()
+            .and_then(|index| calls.get(index))
+            .cloned()
+            .flatten()
+    }
+
+    fn elapsed_ms(&self) -> Millis {
+        if self.shared.virtual_clock {
+            let time = self.time();
+            time.now_ms.saturating_sub(time.epoch_ms)
+        } else {
+            self.shared.answer_time(None)
+        }
+    }
+
+    fn advance(&mut self, millis: Millis) -> Result<(), TargetError> {
+        if self.shared.virtual_clock {
+            return self.advance_virtual(millis);
+        }
+        std::thread::sleep(Duration::from_millis(millis));
+        Ok(())
+    }
+
+    fn wait_for_answer(&mut self, calls: &[CallId], until_ms: Millis) -> Result<(), TargetError> {
+        if self.wait_real(calls, ANSWER_GRACE) {
+            return Ok(());
+        }
+        if !self.shared.virtual_clock {
+            // Bounded by `until_ms`, itself bounded by the span and --max-wait.
+            let now = self.elapsed_ms();
+            let left = Duration::from_millis(until_ms.saturating_sub(now));
+            self.wait_real(calls, left);
+            return Ok(());
+        }
+        for _ in 0..WAIT_STEPS_MAX {
+            let now = self.elapsed_ms();
+            if now >= until_ms {
+                break;
+            }
+            self.advance_virtual(WAIT_STEP_MS.min(until_ms - now))?;
+            if self.wait_real(calls, STEP_GRACE) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn world(&self) -> Option<&World> {
+        None
+    }
+
+    fn trace(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn trace_hash(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Providers for HttpTarget {
+    fn base_url(&self, provider: ProviderKind) -> String {
+        match provider {
+            ProviderKind::Hubspot => format!("{}/hubspot", self.providers_url),
+            ProviderKind::Salesforce => format!("{}/salesforce", self.providers_url),
+        }
+    }
+
+    fn now_ms(&self) -> Millis {
+        if self.shared.virtual_clock {
+            self.time().now_ms
+        } else {
+            crate::serve::system_now_ms()
+        }
+    }
+
+    fn with_mock(&mut self, provider: ProviderKind, action: &mut dyn FnMut(&mut Mock, Millis)) {
+        let now = self.now_ms();
+        match provider {
+            ProviderKind::Hubspot => {
+                let mut mock = self.hubspot.lock().unwrap_or_else(PoisonError::into_inner);
+                action(&mut mock, now);
+            }
+            ProviderKind::Salesforce => {
+                let mut mock = self
+                    .salesforce
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                action(&mut mock, now);
+            }
+        }
+    }
+}
