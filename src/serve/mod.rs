@@ -81,7 +81,7 @@ pub fn engine_config(args: &ServeArgs) -> anyhow::Result<EngineConfig> {
     {
         anyhow::bail!("`--webhook-secret` must start with `whsec_`");
     }
-    #[allow(unused_mut)]
+    #[allow(unused_mut, clippy::needless_update)] // `mutation` exists only with the feature
     let mut config = EngineConfig {
         seed: args.seed,
         api_keys: args.api_keys.clone(),
