@@ -1643,24 +1643,7 @@ impl Engine {
             .iter()
             .map(crate::api::pull_item_json)
             .collect();
-        let body = json!({
-            "success": true,
-            "transfer_id": transfer.id,
-            "session_id": transfer.session_id,
-            "endgrate": {"endgrate_type": transfer.endgrate_type.as_str()},
-            "completed": false,
-            "transfer_data": items,
-            "transfer_errors": transfer.transfer_errors(),
-        });
-        let session_id = transfer.session_id.clone();
-        self.emit_webhook(
-            now,
-            &session_id,
-            Some(transfer_id),
-            WebhookKind::Data,
-            &target,
-            body,
-        );
+        self.emit_data_items(now, transfer_id, target, items);
     }
 
     /// A data webhook for one push batch: the batch's items as `/api/push/data` shows them.
@@ -1675,6 +1658,20 @@ impl Engine {
             .iter()
             .map(|&index| crate::api::push_item_json(transfer, index))
             .collect();
+        self.emit_data_items(now, transfer_id, target, items);
+    }
+
+    /// The data webhook body shared by pulls and pushes, around `items`.
+    fn emit_data_items(
+        &mut self,
+        now: Millis,
+        transfer_id: &str,
+        target: WebhookTarget,
+        items: Vec<Value>,
+    ) {
+        let Some(transfer) = self.transfers.get(transfer_id) else {
+            return;
+        };
         let body = json!({
             "success": true,
             "transfer_id": transfer.id,

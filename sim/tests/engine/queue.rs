@@ -10,8 +10,7 @@ use transfersim_mock_providers::journal::{
 use transfersim_mock_providers::{
     AccountOptions, Budget, Credentials, JournalEntry, Matcher, RateLimitCause, Verdict,
 };
-use transfersim_sim::engine::EngineConfig;
-use transfersim_sim::world::{HUBSPOT_BASE_URL, SALESFORCE_BASE_URL, World, WorldConfig};
+use transfersim_sim::world::{HUBSPOT_BASE_URL, SALESFORCE_BASE_URL, World};
 
 use crate::ensure;
 use crate::support::{Check, KEY, Mutation};
@@ -19,19 +18,7 @@ use crate::support::{Check, KEY, Mutation};
 const SECOND: u64 = 1_000;
 
 fn world(seed: u64, mutation: Option<Mutation>) -> World {
-    #[allow(unused_mut)]
-    let mut engine = EngineConfig::default();
-    #[cfg(feature = "mutations")]
-    {
-        engine.mutation = mutation;
-    }
-    #[cfg(not(feature = "mutations"))]
-    let _ = mutation;
-    World::new(WorldConfig {
-        seed: crate::support::swept(seed),
-        engine,
-        ..WorldConfig::default()
-    })
+    crate::support::mock_world(seed, mutation)
 }
 
 fn json_call(

@@ -189,3 +189,21 @@ pub fn assert_check(name: &str, world_trace: Option<&[String]>, result: Check) {
         panic!("{name}: {message}\n--- last trace lines ---\n{tail}");
     }
 }
+
+/// A world with the real mocks and connectors, running `mutation`, at the check's seed moved by
+/// the current sweep.
+pub fn mock_world(seed: u64, mutation: Option<Mutation>) -> World {
+    #[allow(unused_mut)]
+    let mut engine = EngineConfig::default();
+    #[cfg(feature = "mutations")]
+    {
+        engine.mutation = mutation;
+    }
+    #[cfg(not(feature = "mutations"))]
+    let _ = mutation;
+    World::new(WorldConfig {
+        seed: swept(seed),
+        engine,
+        ..WorldConfig::default()
+    })
+}

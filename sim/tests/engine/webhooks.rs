@@ -4,10 +4,9 @@
 
 use serde_json::{Value, json};
 use transfersim_mock_providers::{AccountOptions, Credentials};
-use transfersim_sim::engine::EngineConfig;
 use transfersim_sim::webhook::receiver::{Receiver, ReceiverRule, Respond};
 use transfersim_sim::webhook::signature;
-use transfersim_sim::world::{HUBSPOT_BASE_URL, World, WorldConfig};
+use transfersim_sim::world::{HUBSPOT_BASE_URL, World};
 
 use crate::ensure;
 use crate::support::{Check, KEY, Mutation};
@@ -17,19 +16,7 @@ const MINUTE: u64 = 60 * SECOND;
 const HOOK: &str = "http://receiver.test/hooks";
 
 fn world(seed: u64, mutation: Option<Mutation>) -> World {
-    #[allow(unused_mut)]
-    let mut engine = EngineConfig::default();
-    #[cfg(feature = "mutations")]
-    {
-        engine.mutation = mutation;
-    }
-    #[cfg(not(feature = "mutations"))]
-    let _ = mutation;
-    World::new(WorldConfig {
-        seed: crate::support::swept(seed),
-        engine,
-        ..WorldConfig::default()
-    })
+    crate::support::mock_world(seed, mutation)
 }
 
 fn ok_json(
