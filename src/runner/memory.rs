@@ -11,11 +11,13 @@ use transfersim_sim::world::{
 };
 
 use super::target::{Answer, ApiRequest, CallId, Clock, Providers, StartPlan, Target, TargetError};
-use crate::scenario::{ProviderKind, Receiver};
+use crate::scenario::{ProviderKind, Receiver, Respond};
+use transfersim_sim::webhook::receiver::{
+    Receiver as SimReceiver, ReceiverRule as SimRule, Respond as SimRespond,
+};
 
-/// Where receivers would live in the world; webhooks are not delivered yet, so these URLs only
-/// fill `{{receivers.NAME.url}}`.
-const RECEIVERS_BASE_URL: &str = "http://receivers.sim";
+/// Where the world hosts a scenario's receivers: `http://receivers.sim/NAME`.
+pub const RECEIVERS_BASE_URL: &str = "http://receivers.sim";
 
 /// The simulated world as a target.
 pub struct MemoryTarget {
@@ -92,8 +94,12 @@ impl Target for MemoryTarget {
         Ok(self.world.engine_mut().mint_api_key())
     }
 
-    fn receiver_url(&mut self, name: &str, _receiver: &Receiver) -> Result<String, TargetError> {
-        Ok(format!("{RECEIVERS_BASE_URL}/{name}"))
+    fn receiver_url(&mut self, name: &str, receiver: &Receiver) -> Result<String, TargetError> {
+        let url = format!("{RECEIVERS_BASE_URL}/{name}");
+        let start = self.world.now() - self.world.elapsed_ms();
+        self.world
+            .host_receiver(&url, sim_receiver(receiver, start));
+        Ok(url)
     }
 
     fn providers(&mut self) -> &mut dyn Providers {
@@ -188,6 +194,36 @@ impl Target for MemoryTarget {
 
     fn trace_hash(&self) -> Option<String> {
         Some(self.world.trace_hash())
+    }
+}
+
+/// The world's receiver for a scenario's `receivers` entry: rule times move from "since the
+/// scenario's start" to absolute virtual time; a delivery no rule covers is answered 200, as
+/// the scenario format says.
+pub fn sim_receiver(receiver: &Receiver, start_ms: Millis) -> SimReceiver {
+    match receiver {
+        Receiver::Down(_) => SimReceiver::down(),
+        Receiver::Rules(rules) => {
+            let sim_rules: Vec<SimRule> = rules
+                .iter()
+                .map(|rule| SimRule {
+                    from: rule
+                        .from
+                        .map(|from| start_ms.saturating_add(from.as_millis())),
+                    until: rule
+                        .until
+                        .map(|until| start_ms.saturating_add(until.as_millis())),
+                    respond: match &rule.respond {
+                        Respond::Down(_) => SimRespond::Down,
+                        Respond::Answer(answer) => SimRespond::Answer {
+                            status: answer.status,
+                            delay_ms: answer.delay.map_or(0, |delay| delay.as_millis()),
+                        },
+                    },
+                })
+                .collect();
+            SimReceiver::new(sim_rules)
+        }
     }
 }
 
