@@ -121,6 +121,14 @@ fn a_storm_of_429s_is_waited_out_without_errors() {
 }
 
 #[test]
+fn bypass_rate_limit_sends_its_transfer_unpaced_and_the_same_push_without_it_paced() {
+    pass(
+        "bypass",
+        queue::bypass_rate_limit_turns_pacing_off_for_its_transfer,
+    );
+}
+
+#[test]
 fn a_pull_of_1000_records_sends_10_data_webhooks_then_1_completed() {
     pass("ten_data", webhooks::ten_data_webhooks_then_completed);
 }
@@ -162,7 +170,7 @@ fn the_configuration_webhook_fires_once_with_the_configuration_body() {
 }
 
 /// Every check of the task queue and webhooks, for the seed sweeps.
-const SWEPT: [(&str, fn(Option<Mutation>) -> Check); 14] = [
+const SWEPT: [(&str, fn(Option<Mutation>) -> Check); 15] = [
     (
         "five_pushes",
         queue::five_pushes_stay_within_the_hubspot_budget,
@@ -185,6 +193,10 @@ const SWEPT: [(&str, fn(Option<Mutation>) -> Check); 14] = [
     ),
     ("sync_pull", queue::sync_pull_returns_exactly_the_changes),
     ("storm", queue::a_429_storm_is_waited_out),
+    (
+        "bypass",
+        queue::bypass_rate_limit_turns_pacing_off_for_its_transfer,
+    ),
     ("ten_data", webhooks::ten_data_webhooks_then_completed),
     (
         "third_fails",

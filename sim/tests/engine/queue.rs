@@ -528,3 +528,94 @@ pub fn a_429_storm_is_waited_out(mutation: Option<Mutation>) -> Check {
     ensure!(records == 1_000, "{records} records after the storm");
     Ok(())
 }
+
+/// Pushes 3,000 items (30 batches) to a hubspot account with a budget of 20 per rolling 10 s,
+/// with or without `bypass_rate_limit`; answers the account's journal and records written.
+fn push_against_a_small_budget(
+    mutation: Option<Mutation>,
+    bypass: bool,
+) -> Result<(Vec<JournalEntry>, String, usize, Value), String> {
+    let mut world = world(41, mutation);
+    let now = world.now();
+    let credentials = world
+        .hubspot()
+        .create_account(
+            now,
+            &AccountOptions {
+                budget: Some(Budget::Requests(20)),
+                ..AccountOptions::default()
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    let session_id = session(&mut world, "push", "hubspot", &credentials, false)?;
+    let data: Vec<Value> = (0..3_000)
+        .map(|n| json!({"data": {"last_name": format!("b-{n}"), "email": format!("b{n}@example.com")}}))
+        .collect();
+    let body = json!({"session_id": session_id, "endgrate_type": "crm-contact",
+        "transfer_data": data, "bypass_rate_limit": bypass});
+    let transfer = json_call(&mut world, "POST", "/api/push/transfer", Some(body))?["transfer_id"]
+        .as_str()
+        .ok_or("no transfer id")?
+        .to_owned();
+    world.advance(900 * SECOND);
+    let answer = json_call(
+        &mut world,
+        "GET",
+        &format!("/api/push/data?transfer_id={transfer}&limit=1000"),
+        None,
+    )?;
+    let records = world
+        .hubspot()
+        .records(&credentials.account_id, "contacts")
+        .map_err(|e| e.to_string())?
+        .len();
+    Ok((
+        world.hubspot().journal().to_vec(),
+        credentials.account_id,
+        records,
+        answer,
+    ))
+}
+
+/// `bypass_rate_limit` turns pacing off for its transfer: its batches go out back to back, past
+/// the budget, and draw the provider's own rate-limit answers, which are still waited out, so
+/// every item lands exactly once and nothing fails. The same push without the flag is paced: no
+/// window ever holds more than the budget and no rate-limit answer comes back.
+pub fn bypass_rate_limit_turns_pacing_off_for_its_transfer(mutation: Option<Mutation>) -> Check {
+    let (journal, account, records, answer) = push_against_a_small_budget(mutation, true)?;
+    let own = rate_limits_by_cause(&journal, Some(&account))
+        .get(&RateLimitCause::Budget)
+        .copied()
+        .unwrap_or(0);
+    ensure!(
+        own > 0,
+        "a bypassing push of 30 batches against a budget of 20 drew no rate-limit answer: it was paced"
+    );
+    ensure!(
+        records == 3_000,
+        "{records} records after the bypassing push"
+    );
+    ensure!(
+        answer["transfer_errors"] == json!(false),
+        "the bypassing push reported errors: {answer}"
+    );
+    let (journal, account, records, answer) = push_against_a_small_budget(mutation, false)?;
+    let max = max_counted_in_window(&journal, &account, 10 * SECOND);
+    ensure!(
+        max <= 20,
+        "the paced push had {max} counted requests in 10 s"
+    );
+    let limited: u32 = rate_limits_by_cause(&journal, Some(&account))
+        .values()
+        .sum();
+    ensure!(
+        limited == 0,
+        "the paced push drew {limited} rate-limit answers"
+    );
+    ensure!(records == 3_000, "{records} records after the paced push");
+    ensure!(
+        answer["transfer_errors"] == json!(false),
+        "the paced push reported errors: {answer}"
+    );
+    Ok(())
+}
