@@ -21,7 +21,7 @@ use base64::Engine as _;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
-use transfersim_mock_providers::{Millis, Outcome, ProviderResponse};
+use transfersim_mock_providers::{Millis, Outcome, ProviderRequest, ProviderResponse};
 
 pub use pacing::{Budget, Pacer, ReportedUsage};
 pub use types::*;
@@ -172,6 +172,42 @@ impl Route {
             access_token: self.access_token.as_deref(),
         }
     }
+}
+
+/// What a transfer's provider requests are built from: the transfer, the connector of its
+/// session's provider, and the route of its connection. [`Engine::wire`] is the one lookup.
+struct Wire<'a> {
+    transfer: &'a Transfer,
+    connector: &'a dyn Connector,
+    route: Route,
+}
+
+impl Wire<'_> {
+    fn context(&self) -> RequestContext<'_> {
+        self.route.context(self.transfer.endgrate_type)
+    }
+
+    /// A push's current batch, and the requests the connector splits it into (each with the
+    /// positions in the batch that it carries).
+    fn batch_requests(
+        &self,
+        resend_as_create: bool,
+    ) -> (Vec<OutgoingItem>, Vec<(Vec<usize>, ProviderRequest)>) {
+        let batch = outgoing_batch(
+            resend_as_create,
+            self.transfer,
+            self.connector.push_batch_size(),
+        );
+        let requests = self.connector.push_requests(&self.context(), &batch);
+        (batch, requests)
+    }
+}
+
+/// A 2xx provider answer, parsed by the transfer's connector.
+enum Parsed {
+    Page(crate::connector::PulledPage),
+    /// The items the request carried, and their results.
+    Push(Vec<OutgoingItem>, Vec<ItemResult>),
 }
 
 /// One provider connection: the token state shared by every session configured with the same
@@ -958,33 +994,19 @@ impl Engine {
             self.set_timer(room_at, TimerKind::Resume(transfer_id.to_owned()));
             return;
         }
-        let Some(transfer) = self.transfers.get(transfer_id) else {
+        let resend_as_create = mutant!(self, ResendAsCreate);
+        let Some(wire) = self.wire(transfer_id) else {
             return;
         };
-        let Some(binding) = self
-            .sessions
-            .get(&transfer.session_id)
-            .and_then(|s| s.binding.clone())
-        else {
-            return;
-        };
-        let Some(connector) = self.connectors.get(&binding.provider) else {
-            return;
-        };
-        let route = self.route_of(&binding);
-        let context = route.context(transfer.endgrate_type);
+        let transfer = wire.transfer;
         let (request, label) = match transfer.direction {
             Direction::Pull => (
-                connector.pull_request(&context, transfer.cursor.as_deref()),
+                wire.connector
+                    .pull_request(&wire.context(), transfer.cursor.as_deref()),
                 format!("page {}", transfer.pages_read + transfer.pages_failed + 1),
             ),
             Direction::Push => {
-                let batch = outgoing_batch(
-                    mutant!(self, ResendAsCreate),
-                    transfer,
-                    connector.push_batch_size(),
-                );
-                let mut requests = connector.push_requests(&context, &batch);
+                let (_, mut requests) = wire.batch_requests(resend_as_create);
                 if transfer.sub_request_index >= requests.len() {
                     // Every request of this batch is done; cannot happen (advance_push moves on).
                     return;
@@ -1000,13 +1022,14 @@ impl Engine {
                 )
             }
         };
+        let access_token = wire.route.access_token.clone();
         let call = self.next_provider_call;
         self.next_provider_call += 1;
         self.in_flight
             .insert(call, InFlight::Transfer(transfer_id.to_owned()));
         if let Some(transfer) = self.transfers.get_mut(transfer_id) {
             transfer.step = Step::InFlight(call);
-            transfer.token_used = route.access_token.clone();
+            transfer.token_used = access_token;
             transfer.sent_at = now;
         }
         if let Some(pacer) = self.pacer_of(transfer_id) {
@@ -1095,40 +1118,19 @@ impl Engine {
             );
             return;
         }
-        let Some(transfer) = self.transfers.get(transfer_id) else {
+        let resend_as_create = mutant!(self, ResendAsCreate);
+        let Some(wire) = self.wire(transfer_id) else {
             return;
         };
-        let Some(binding) = self
-            .sessions
-            .get(&transfer.session_id)
-            .and_then(|s| s.binding.clone())
-        else {
-            return;
-        };
-        let Some(connector) = self.connectors.get(&binding.provider) else {
-            return;
-        };
-        let route = self.route_of(&binding);
-        let context = route.context(transfer.endgrate_type);
-        match transfer.direction {
-            Direction::Pull => match connector.parse_pull(&context, &response) {
-                Ok(page) => self.on_page(now, transfer_id, page),
-                Err(unusable) => self.step_failed(
-                    now,
-                    transfer_id,
-                    ErrorType::Upstream,
-                    format!("The provider's answer was not usable: {}", unusable.0),
-                ),
-            },
+        let parsed = match wire.transfer.direction {
+            Direction::Pull => wire
+                .connector
+                .parse_pull(&wire.context(), &response)
+                .map(Parsed::Page),
             Direction::Push => {
-                let batch = outgoing_batch(
-                    mutant!(self, ResendAsCreate),
-                    transfer,
-                    connector.push_batch_size(),
-                );
-                let requests = connector.push_requests(&context, &batch);
+                let (batch, requests) = wire.batch_requests(resend_as_create);
                 let carried: Vec<OutgoingItem> = requests
-                    .get(transfer.sub_request_index)
+                    .get(wire.transfer.sub_request_index)
                     .map(|(positions, _)| {
                         positions
                             .iter()
@@ -1136,16 +1138,22 @@ impl Engine {
                             .collect()
                     })
                     .unwrap_or_default();
-                match connector.parse_push(&context, &carried, &response) {
-                    Ok(results) => self.on_push_results(now, transfer_id, &carried, results),
-                    Err(unusable) => self.step_failed(
-                        now,
-                        transfer_id,
-                        ErrorType::Upstream,
-                        format!("The provider's answer was not usable: {}", unusable.0),
-                    ),
-                }
+                wire.connector
+                    .parse_push(&wire.context(), &carried, &response)
+                    .map(|results| Parsed::Push(carried, results))
             }
+        };
+        match parsed {
+            Ok(Parsed::Page(page)) => self.on_page(now, transfer_id, page),
+            Ok(Parsed::Push(carried, results)) => {
+                self.on_push_results(now, transfer_id, &carried, results);
+            }
+            Err(unusable) => self.step_failed(
+                now,
+                transfer_id,
+                ErrorType::Upstream,
+                format!("The provider's answer was not usable: {}", unusable.0),
+            ),
         }
     }
 
@@ -1209,11 +1217,16 @@ impl Engine {
                 self.complete(now, transfer_id);
             }
             Direction::Push => {
-                let Some(batch_size) = self.batch_size_of(transfer) else {
+                let resend_as_create = mutant!(self, ResendAsCreate);
+                let Some(wire) = self.wire(transfer_id) else {
                     return;
                 };
-                let batch = outgoing_batch(mutant!(self, ResendAsCreate), transfer, batch_size);
-                let carried = self.carried_positions(transfer, &batch);
+                let (batch, requests) = wire.batch_requests(resend_as_create);
+                let carried = requests
+                    .into_iter()
+                    .nth(wire.transfer.sub_request_index)
+                    .map(|(positions, _)| positions)
+                    .unwrap_or_default();
                 if let Some(transfer) = self.transfers.get_mut(transfer_id) {
                     for position in carried {
                         if let Some(item) = batch.get(position) {
@@ -1232,30 +1245,17 @@ impl Engine {
         }
     }
 
-    fn batch_size_of(&self, transfer: &Transfer) -> Option<usize> {
+    /// The one lookup from a transfer to what its provider requests are built from; `None` when
+    /// the transfer, its session's binding or the provider's connector is gone.
+    fn wire(&self, transfer_id: &str) -> Option<Wire<'_>> {
+        let transfer = self.transfers.get(transfer_id)?;
         let binding = self.sessions.get(&transfer.session_id)?.binding.as_ref()?;
-        Some(self.connectors.get(&binding.provider)?.push_batch_size())
-    }
-
-    fn carried_positions(&self, transfer: &Transfer, batch: &[OutgoingItem]) -> Vec<usize> {
-        let Some(binding) = self
-            .sessions
-            .get(&transfer.session_id)
-            .and_then(|s| s.binding.as_ref())
-        else {
-            return Vec::new();
-        };
-        let Some(connector) = self.connectors.get(&binding.provider) else {
-            return Vec::new();
-        };
-        let route = self.route_of(binding);
-        let context = route.context(transfer.endgrate_type);
-        connector
-            .push_requests(&context, batch)
-            .into_iter()
-            .nth(transfer.sub_request_index)
-            .map(|(positions, _)| positions)
-            .unwrap_or_default()
+        let connector = self.connectors.get(&binding.provider)?.as_ref();
+        Some(Wire {
+            transfer,
+            connector,
+            route: self.route_of(binding),
+        })
     }
 
     /// A pull page arrived: record it, apply filters and the sync diff, then read on or finish.
@@ -1438,30 +1438,12 @@ impl Engine {
 
     /// Moves a push to its next request, next batch, or completion.
     fn next_push_request(&mut self, now: Millis, transfer_id: &str) {
-        let Some(transfer) = self.transfers.get(transfer_id) else {
+        let resend_as_create = mutant!(self, ResendAsCreate);
+        let Some(wire) = self.wire(transfer_id) else {
             return;
         };
-        let Some(batch_size) = self.batch_size_of(transfer) else {
-            return;
-        };
-        let batch = outgoing_batch(mutant!(self, ResendAsCreate), transfer, batch_size);
-        let request_count = {
-            let binding = self
-                .sessions
-                .get(&transfer.session_id)
-                .and_then(|s| s.binding.clone());
-            match binding
-                .as_ref()
-                .and_then(|b| self.connectors.get(&b.provider).map(|c| (b, c)))
-            {
-                Some((binding, connector)) => {
-                    let route = self.route_of(binding);
-                    let context = route.context(transfer.endgrate_type);
-                    connector.push_requests(&context, &batch).len()
-                }
-                None => 0,
-            }
-        };
+        let batch_size = wire.connector.push_batch_size();
+        let request_count = wire.batch_requests(resend_as_create).1.len();
         let Some(transfer) = self.transfers.get_mut(transfer_id) else {
             return;
         };
