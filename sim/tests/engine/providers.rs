@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 use transfersim_mock_providers::{AccountOptions, Budget, Credentials};
-use transfersim_sim::world::{HUBSPOT_BASE_URL, SALESFORCE_BASE_URL, World, WorldConfig};
+use transfersim_sim::world::{World, WorldConfig};
 
-use crate::support::call;
+use crate::support::{call, provider_session};
 
 fn world(seed: u64) -> World {
     World::new(WorldConfig {
@@ -32,34 +32,7 @@ fn salesforce_account(world: &mut World, options: AccountOptions) -> Credentials
 
 /// Initiates a session of `kind` (`session`, `pull` or `push`) and configures it.
 fn session(world: &mut World, kind: &str, provider: &str, credentials: &Credentials) -> String {
-    let initiated = call(
-        world,
-        "POST",
-        &format!("/api/{kind}/initiate"),
-        Some(json!({"schema": [{"endgrate_type": "crm-contact"}]})),
-    );
-    let session_id = initiated.json()["session_id"]
-        .as_str()
-        .expect("session id")
-        .to_owned();
-    let base = if provider == "hubspot" {
-        HUBSPOT_BASE_URL
-    } else {
-        SALESFORCE_BASE_URL
-    };
-    let configured = call(
-        world,
-        "POST",
-        "/api/test_helpers/session/configure",
-        Some(json!({
-            "session_id": session_id,
-            "provider": provider,
-            "provider_base_url": base,
-            "credentials": {"refresh_token": credentials.refresh_token, "client_id": credentials.client_id, "client_secret": credentials.client_secret},
-        })),
-    );
-    assert_eq!(configured.status(), 200, "{}", configured.json());
-    session_id
+    provider_session(world, kind, provider, credentials, json!({})).expect("a configured session")
 }
 
 fn trigger(world: &mut World, direction: &str, body: Value) -> String {

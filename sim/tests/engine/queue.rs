@@ -10,34 +10,15 @@ use transfersim_mock_providers::journal::{
 use transfersim_mock_providers::{
     AccountOptions, Budget, Credentials, JournalEntry, Matcher, RateLimitCause, Verdict,
 };
-use transfersim_sim::world::{HUBSPOT_BASE_URL, SALESFORCE_BASE_URL, World};
+use transfersim_sim::world::World;
 
 use crate::ensure;
-use crate::support::{Check, KEY, Mutation};
+use crate::support::{Check, Mutation, ok_json, provider_session};
 
 const SECOND: u64 = 1_000;
 
 fn world(seed: u64, mutation: Option<Mutation>) -> World {
     crate::support::mock_world(seed, mutation)
-}
-
-fn json_call(
-    world: &mut World,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Result<Value, String> {
-    let handle = world.call(method, path, KEY, body.as_ref());
-    let answer = world
-        .answer_of(handle)
-        .ok_or_else(|| format!("{method} {path} not answered at once"))?;
-    ensure!(
-        answer.status() == 200,
-        "{method} {path} answered {}: {}",
-        answer.status(),
-        answer.json()
-    );
-    Ok(answer.json())
 }
 
 fn session(
@@ -47,28 +28,13 @@ fn session(
     credentials: &Credentials,
     sync: bool,
 ) -> Result<String, String> {
-    let body =
-        json!({"schema": [{"endgrate_type": "crm-contact"}], "sync": sync, "save_session": true});
-    let session_id =
-        json_call(world, "POST", &format!("/api/{kind}/initiate"), Some(body))?["session_id"]
-            .as_str()
-            .ok_or("no session id")?
-            .to_owned();
-    let base = if provider == "hubspot" {
-        HUBSPOT_BASE_URL
-    } else {
-        SALESFORCE_BASE_URL
-    };
-    json_call(
+    provider_session(
         world,
-        "POST",
-        "/api/test_helpers/session/configure",
-        Some(json!({
-            "session_id": session_id, "provider": provider, "provider_base_url": base,
-            "credentials": {"refresh_token": credentials.refresh_token, "client_id": credentials.client_id, "client_secret": credentials.client_secret},
-        })),
-    )?;
-    Ok(session_id)
+        kind,
+        provider,
+        credentials,
+        json!({"sync": sync, "save_session": true}),
+    )
 }
 
 fn push(world: &mut World, session_id: &str, items: usize, tag: &str) -> Result<String, String> {
@@ -76,7 +42,7 @@ fn push(world: &mut World, session_id: &str, items: usize, tag: &str) -> Result<
     let body =
         json!({"session_id": session_id, "endgrate_type": "crm-contact", "transfer_data": data});
     Ok(
-        json_call(world, "POST", "/api/push/transfer", Some(body))?["transfer_id"]
+        ok_json(world, "POST", "/api/push/transfer", Some(body))?["transfer_id"]
             .as_str()
             .ok_or("no transfer id")?
             .to_owned(),
@@ -86,7 +52,7 @@ fn push(world: &mut World, session_id: &str, items: usize, tag: &str) -> Result<
 fn pull(world: &mut World, session_id: &str) -> Result<String, String> {
     let body = json!({"session_id": session_id, "endgrate_type": "crm-contact"});
     Ok(
-        json_call(world, "POST", "/api/pull/transfer", Some(body))?["transfer_id"]
+        ok_json(world, "POST", "/api/pull/transfer", Some(body))?["transfer_id"]
             .as_str()
             .ok_or("no transfer id")?
             .to_owned(),
@@ -304,7 +270,7 @@ pub fn salesforce_quota_parks_and_resumes(mutation: Option<Mutation>) -> Check {
     let session_id = session(&mut world, "pull", "salesforce", &credentials, false)?;
     let transfer = pull(&mut world, &session_id)?;
     world.advance(3_600 * SECOND);
-    let stats = json_call(
+    let stats = ok_json(
         &mut world,
         "GET",
         &format!("/api/statistics?transfer_id={transfer}"),
@@ -323,7 +289,7 @@ pub fn salesforce_quota_parks_and_resumes(mutation: Option<Mutation>) -> Check {
         .another_app_uses(now, &credentials.account_id, 50)
         .map_err(|e| e.to_string())?;
     world.advance(4 * 24 * 3_600 * SECOND);
-    let data = json_call(
+    let data = ok_json(
         &mut world,
         "GET",
         &format!("/api/pull/data?transfer_id={transfer}&limit=1000"),
@@ -437,7 +403,7 @@ pub fn sync_pull_returns_exactly_the_changes(mutation: Option<Mutation>) -> Chec
     let session_id = session(&mut world, "pull", "hubspot", &credentials, true)?;
     let first = pull(&mut world, &session_id)?;
     world.advance(60 * SECOND);
-    let all = json_call(
+    let all = ok_json(
         &mut world,
         "GET",
         &format!("/api/pull/data?transfer_id={first}&limit=1000"),
@@ -466,7 +432,7 @@ pub fn sync_pull_returns_exactly_the_changes(mutation: Option<Mutation>) -> Chec
     }
     let second = pull(&mut world, &session_id)?;
     world.advance(60 * SECOND);
-    let changes = json_call(
+    let changes = ok_json(
         &mut world,
         "GET",
         &format!("/api/pull/data?transfer_id={second}&limit=1000"),
@@ -510,7 +476,7 @@ pub fn a_429_storm_is_waited_out(mutation: Option<Mutation>) -> Check {
     let session_id = session(&mut world, "push", "hubspot", &credentials, false)?;
     let transfer = push(&mut world, &session_id, 1_000, "storm")?;
     world.advance(900 * SECOND);
-    let data = json_call(
+    let data = ok_json(
         &mut world,
         "GET",
         &format!("/api/push/data?transfer_id={transfer}&limit=1000"),
@@ -553,12 +519,12 @@ fn push_against_a_small_budget(
         .collect();
     let body = json!({"session_id": session_id, "endgrate_type": "crm-contact",
         "transfer_data": data, "bypass_rate_limit": bypass});
-    let transfer = json_call(&mut world, "POST", "/api/push/transfer", Some(body))?["transfer_id"]
+    let transfer = ok_json(&mut world, "POST", "/api/push/transfer", Some(body))?["transfer_id"]
         .as_str()
         .ok_or("no transfer id")?
         .to_owned();
     world.advance(900 * SECOND);
-    let answer = json_call(
+    let answer = ok_json(
         &mut world,
         "GET",
         &format!("/api/push/data?transfer_id={transfer}&limit=1000"),

@@ -2,9 +2,12 @@
 //! over the API that fail with a readable message.
 
 use serde_json::{Value, json};
+use transfersim_mock_providers::Credentials;
 use transfersim_sim::engine::{EngineConfig, ProviderName};
 use transfersim_sim::world::scripted::{ScriptedConnector, ScriptedProvider};
-use transfersim_sim::world::{Answered, CallHandle, World, WorldConfig};
+use transfersim_sim::world::{
+    Answered, CallHandle, HUBSPOT_BASE_URL, SALESFORCE_BASE_URL, World, WorldConfig,
+};
 
 #[cfg(feature = "mutations")]
 pub use transfersim_sim::mutations::Mutation;
@@ -206,4 +209,63 @@ pub fn mock_world(seed: u64, mutation: Option<Mutation>) -> World {
         engine,
         ..WorldConfig::default()
     })
+}
+
+/// Calls the API as [`KEY`] and answers the JSON body of a `200` given at once; anything else is
+/// an error naming the call.
+pub fn ok_json(
+    world: &mut World,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, String> {
+    let handle = world.call(method, path, KEY, body.as_ref());
+    let answer = world
+        .answer_of(handle)
+        .ok_or_else(|| format!("{method} {path} not answered at once"))?;
+    ensure!(
+        answer.status() == 200,
+        "{method} {path} answered {}: {}",
+        answer.status(),
+        answer.json()
+    );
+    Ok(answer.json())
+}
+
+/// Initiates a session of `kind` (`session`, `pull` or `push`) for contacts, with `extra` fields
+/// in the initiate body, and configures it against the hosted `provider` mock (`hubspot` or
+/// `salesforce`) with `credentials`.
+pub fn provider_session(
+    world: &mut World,
+    kind: &str,
+    provider: &str,
+    credentials: &Credentials,
+    extra: Value,
+) -> Result<String, String> {
+    let mut body = json!({"schema": [{"endgrate_type": "crm-contact"}]});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        for (name, value) in extra {
+            body.insert(name.clone(), value.clone());
+        }
+    }
+    let session_id =
+        ok_json(world, "POST", &format!("/api/{kind}/initiate"), Some(body))?["session_id"]
+            .as_str()
+            .ok_or("no session id")?
+            .to_owned();
+    let base = if provider == "hubspot" {
+        HUBSPOT_BASE_URL
+    } else {
+        SALESFORCE_BASE_URL
+    };
+    ok_json(
+        world,
+        "POST",
+        "/api/test_helpers/session/configure",
+        Some(json!({
+            "session_id": session_id, "provider": provider, "provider_base_url": base,
+            "credentials": {"refresh_token": credentials.refresh_token, "client_id": credentials.client_id, "client_secret": credentials.client_secret},
+        })),
+    )?;
+    Ok(session_id)
 }

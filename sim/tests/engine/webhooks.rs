@@ -9,7 +9,7 @@ use transfersim_sim::webhook::signature;
 use transfersim_sim::world::{HUBSPOT_BASE_URL, World};
 
 use crate::ensure;
-use crate::support::{Check, KEY, Mutation};
+use crate::support::{Check, Mutation, ok_json};
 
 const SECOND: u64 = 1_000;
 const MINUTE: u64 = 60 * SECOND;
@@ -17,25 +17,6 @@ const HOOK: &str = "http://receiver.test/hooks";
 
 fn world(seed: u64, mutation: Option<Mutation>) -> World {
     crate::support::mock_world(seed, mutation)
-}
-
-fn ok_json(
-    world: &mut World,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Result<Value, String> {
-    let handle = world.call(method, path, KEY, body.as_ref());
-    let answer = world
-        .answer_of(handle)
-        .ok_or_else(|| format!("{method} {path} not answered at once"))?;
-    ensure!(
-        answer.status() == 200,
-        "{method} {path} answered {}: {}",
-        answer.status(),
-        answer.json()
-    );
-    Ok(answer.json())
 }
 
 fn hooks(concurrency: bool) -> Value {
