@@ -152,6 +152,37 @@ pub trait Connector: Debug + Send {
     ) -> Result<Vec<ItemResult>, Unusable>;
 }
 
+/// A provider answer's body as JSON.
+pub fn json_body(response: &ProviderResponse) -> Result<Value, Unusable> {
+    serde_json::from_slice(response.body())
+        .map_err(|error| Unusable(format!("body is not JSON: {error}")))
+}
+
+/// The OAuth token answer both providers share: `access_token` (required) and a rotated
+/// `refresh_token` (optional). Answers the body too, for the fields a provider adds, with
+/// `expires_in_ms` and `instance_url` left for the connector to fill.
+pub fn oauth_grant(response: &ProviderResponse) -> Result<(Value, TokenGrant), Unusable> {
+    let body = json_body(response)?;
+    let access_token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Unusable("no access_token".to_owned()))?
+        .to_owned();
+    let refresh_token = body
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok((
+        body,
+        TokenGrant {
+            access_token,
+            refresh_token,
+            expires_in_ms: None,
+            instance_url: None,
+        },
+    ))
+}
+
 /// Builds a form-encoded POST (token endpoints).
 pub fn form_request(url: String, form: String) -> ProviderRequest {
     let builder = http::Request::builder()

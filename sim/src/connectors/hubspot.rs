@@ -8,7 +8,7 @@ use transfersim_mock_providers::{ProviderRequest, ProviderResponse};
 use super::{refresh_form, to_provider, to_schema};
 use crate::connector::{
     Connector, ItemResult, ItemWritten, OutgoingItem, PulledPage, PulledRecord, RequestContext,
-    TokenGrant, Unusable, form_request, json_request,
+    TokenGrant, Unusable, form_request, json_body, json_request, oauth_grant,
 };
 use crate::engine::{Budget, ReportedUsage};
 use crate::schema::EndgrateType;
@@ -41,11 +41,6 @@ fn mapping(ty: EndgrateType) -> (&'static str, &'static [(&'static str, &'static
 /// Speaks hubspot's CRM v3 API.
 #[derive(Debug, Clone, Default)]
 pub struct HubspotConnector;
-
-fn json_body(response: &ProviderResponse) -> Result<Value, Unusable> {
-    serde_json::from_slice(response.body())
-        .map_err(|error| Unusable(format!("body is not JSON: {error}")))
-}
 
 impl Connector for HubspotConnector {
     fn push_batch_size(&self) -> usize {
@@ -276,22 +271,13 @@ impl Connector for HubspotConnector {
     }
 
     fn parse_token(&self, response: &ProviderResponse) -> Result<TokenGrant, Unusable> {
-        let body = json_body(response)?;
-        let access_token = body
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Unusable("no access_token".to_owned()))?;
+        let (body, grant) = oauth_grant(response)?;
         Ok(TokenGrant {
-            access_token: access_token.to_owned(),
-            refresh_token: body
-                .get("refresh_token")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
             expires_in_ms: body
                 .get("expires_in")
                 .and_then(Value::as_u64)
                 .map(|seconds| seconds * 1000),
-            instance_url: None,
+            ..grant
         })
     }
 }

@@ -9,7 +9,7 @@ use transfersim_mock_providers::{ProviderRequest, ProviderResponse};
 use super::{refresh_form, to_provider, to_schema};
 use crate::connector::{
     Connector, ItemResult, ItemWritten, OutgoingItem, PulledPage, PulledRecord, RequestContext,
-    TokenGrant, Unusable, form_request, json_request,
+    TokenGrant, Unusable, form_request, json_body, json_request, oauth_grant,
 };
 use crate::engine::{Budget, ReportedUsage};
 use crate::schema::EndgrateType;
@@ -54,11 +54,6 @@ fn origin(url: &str) -> &str {
 /// Speaks salesforce's REST API v60.0.
 #[derive(Debug, Clone, Default)]
 pub struct SalesforceConnector;
-
-fn json_body(response: &ProviderResponse) -> Result<Value, Unusable> {
-    serde_json::from_slice(response.body())
-        .map_err(|error| Unusable(format!("body is not JSON: {error}")))
-}
 
 impl Connector for SalesforceConnector {
     fn push_batch_size(&self) -> usize {
@@ -284,22 +279,13 @@ impl Connector for SalesforceConnector {
     }
 
     fn parse_token(&self, response: &ProviderResponse) -> Result<TokenGrant, Unusable> {
-        let body = json_body(response)?;
-        let access_token = body
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Unusable("no access_token".to_owned()))?;
+        let (body, grant) = oauth_grant(response)?;
         Ok(TokenGrant {
-            access_token: access_token.to_owned(),
-            refresh_token: body
-                .get("refresh_token")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            expires_in_ms: None,
             instance_url: body
                 .get("instance_url")
                 .and_then(Value::as_str)
                 .map(|url| url.trim_end_matches('/').to_owned()),
+            ..grant
         })
     }
 }
