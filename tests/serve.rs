@@ -168,6 +168,206 @@ async fn synchronous_trigger_stays_open_while_another_request_advances_the_virtu
     assert_eq!(status, 202, "{body}");
 }
 
+#[tokio::test]
+async fn advance_on_a_wall_clock_is_409_and_leaves_the_clock_alone() {
+    let app = app(service(ServeClock::wall(1_767_225_600_000)));
+    let (status, clock) = json_of(
+        app.clone()
+            .oneshot(request("GET", "/api/test_helpers/clock", None))
+            .await
+            .expect("infallible"),
+    )
+    .await;
+    assert_eq!(status, 200, "{clock}");
+    assert_eq!(clock["virtual"], json!(false), "{clock}");
+    let (status, body) = json_of(
+        app.clone()
+            .oneshot(request(
+                "POST",
+                "/api/test_helpers/clock/advance",
+                Some(json!({"seconds": 3600})),
+            ))
+            .await
+            .expect("infallible"),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body,
+        json!({"success": false, "message": "The clock is not virtual; it cannot be advanced."})
+    );
+    let (_, after) = json_of(
+        app.oneshot(request("GET", "/api/test_helpers/clock", None))
+            .await
+            .expect("infallible"),
+    )
+    .await;
+    let hour_later = "2026-01-01T01:00";
+    assert!(
+        after["now"]
+            .as_str()
+            .is_some_and(|now| !now.starts_with(hour_later)),
+        "the refused advance moved the clock: {after}"
+    );
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_virtual_time_in_its_date_header() {
+    let app = app(service(ServeClock::virtual_at(1_767_225_600_000)));
+    let date_of = |response: &axum::response::Response| {
+        response
+            .headers()
+            .get("date")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let first = app
+        .clone()
+        .oneshot(request("GET", "/api/errors", None))
+        .await
+        .expect("infallible");
+    assert_eq!(
+        date_of(&first).as_deref(),
+        Some("Thu, 01 Jan 2026 00:00:00 GMT")
+    );
+    // A day and a half later in virtual time, on a success, an error and the advance itself.
+    let advanced = app
+        .clone()
+        .oneshot(request(
+            "POST",
+            "/api/test_helpers/clock/advance",
+            Some(json!({"seconds": 129_600})),
+        ))
+        .await
+        .expect("infallible");
+    assert_eq!(
+        date_of(&advanced).as_deref(),
+        Some("Fri, 02 Jan 2026 12:00:00 GMT")
+    );
+    for (method, path) in [("GET", "/api/errors"), ("GET", "/api/no/such/route")] {
+        let response = app
+            .clone()
+            .oneshot(request(method, path, None))
+            .await
+            .expect("infallible");
+        assert_eq!(
+            date_of(&response).as_deref(),
+            Some("Fri, 02 Jan 2026 12:00:00 GMT"),
+            "{method} {path}"
+        );
+    }
+    let unauthenticated = http::Request::builder()
+        .method("GET")
+        .uri("/api/errors")
+        .body(Body::empty())
+        .expect("a valid request");
+    let response = app.oneshot(unauthenticated).await.expect("infallible");
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(
+        date_of(&response).as_deref(),
+        Some("Fri, 02 Jan 2026 12:00:00 GMT")
+    );
+}
+
+/// While an advance runs, the clock helper answers the instant being processed: a webhook retry
+/// due 5 s into a 60 s advance reads the clock at +5 s, not at the advance's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_reads_the_instant_being_processed_during_an_advance() {
+    use std::sync::{Arc, Mutex};
+    let start = 1_767_225_600_000;
+    let app = app(service(ServeClock::virtual_at(start)));
+    // A receiver that fails each webhook's first attempt and, on every attempt, asks serve for
+    // its clock (bounded: a local in-process call).
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let receiver = {
+        let (app, seen) = (app.clone(), Arc::clone(&seen));
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let (app, seen) = (app.clone(), Arc::clone(&seen));
+                async move {
+                    let (_, clock) = json_of(
+                        app.oneshot(request("GET", "/api/test_helpers/clock", None))
+                            .await
+                            .expect("infallible"),
+                    )
+                    .await;
+                    let mut seen = seen.lock().expect("unpoisoned");
+                    seen.push(clock["now"].as_str().unwrap_or_default().to_owned());
+                    if seen.len() == 1 {
+                        http::StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        http::StatusCode::OK
+                    }
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let address = listener.local_addr().expect("an address");
+    let server = tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let (status, initiated) = json_of(
+        app.clone()
+            .oneshot(request(
+                "POST",
+                "/api/pull/initiate",
+                Some(json!({
+                    "schema": [{"endgrate_type": "crm-contact"}],
+                    "configuration_webhook": {"endpoint": format!("http://{address}/hook")},
+                })),
+            ))
+            .await
+            .expect("infallible"),
+    )
+    .await;
+    assert_eq!(status, 200, "{initiated}");
+    let (status, configured) = json_of(
+        app.clone()
+            .oneshot(request(
+                "POST",
+                "/api/test_helpers/session/configure",
+                Some(json!({
+                    "session_id": initiated["session_id"], "provider": "hubspot",
+                    "provider_base_url": "http://127.0.0.1:9/",
+                    "credentials": {"refresh_token": "r", "client_id": "c", "client_secret": "s"},
+                })),
+            ))
+            .await
+            .expect("infallible"),
+    )
+    .await;
+    assert_eq!(status, 200, "{configured}");
+    // Bounded wait for the first (failing) attempt, delivered in the background at +0 s.
+    for _ in 0..100 {
+        if !seen.lock().expect("unpoisoned").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, advanced) = json_of(
+        app.clone()
+            .oneshot(request(
+                "POST",
+                "/api/test_helpers/clock/advance",
+                Some(json!({"seconds": 60})),
+            ))
+            .await
+            .expect("infallible"),
+    )
+    .await;
+    assert_eq!(status, 200, "{advanced}");
+    assert_eq!(advanced["now"], json!("2026-01-01T00:01:00.000Z"));
+    let seen = seen.lock().expect("unpoisoned").clone();
+    assert_eq!(
+        seen,
+        ["2026-01-01T00:00:00.000Z", "2026-01-01T00:00:05.000Z"],
+        "the receiver read the clock at the first attempt and at the retry 5 s later"
+    );
+    server.abort();
+}
+
 /// A `transfersim serve` child process, killed on drop.
 struct ServeProcess {
     child: Child,
