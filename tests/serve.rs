@@ -674,3 +674,90 @@ fn the_suite_over_http_catches_queue_ignores_configuration() {
         "no scenario failed against serve --mutation queue-ignores-configuration"
     );
 }
+
+/// HELPER-29: against a virtual-clock target the runner runs one scenario at a time, whatever
+/// `--jobs` says (the clock is shared by every key).
+#[test]
+fn runner_runs_scenarios_one_at_a_time_against_a_virtual_clock_target() {
+    let serve = ServeProcess::start(&["--clock", "virtual"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_transfersim"))
+        .args(["check", "--target", &serve.base, "--jobs", "4"])
+        .args(["--filter", "test helpers move a shared virtual clock"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("check runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("(jobs 1)"), "{text}");
+    assert!(text.contains("1 passed, 0 failed, 0 skipped"), "{text}");
+}
+
+/// HELPER-2: a target without test helpers (404 on their paths) gets the scenarios that need
+/// them skipped, never failed, and the others run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runner_skips_scenarios_that_need_test_helpers_on_a_target_without_them() {
+    let fake = axum::Router::new()
+        .route(
+            "/api/integrations",
+            axum::routing::get(|| async { axum::Json(json!({"success": true, "providers": []})) }),
+        )
+        .fallback(|| async {
+            (
+                http::StatusCode::NOT_FOUND,
+                axum::Json(json!({"success": false, "message": "Not found."})),
+            )
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
+    let server = tokio::spawn(async move { axum::serve(listener, fake).await });
+    let folder = std::env::temp_dir().join(format!("transfersim-helper-2-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("a scratch folder");
+    std::fs::write(
+        folder.join("needs_helpers.yaml"),
+        "name: needs the configure helper\nrequirements: [HELPER-2]\nspan: 1m\nkeys: [main]\nsteps:\n  - request:\n      method: POST\n      path: /api/test_helpers/session/configure\n      body: {session_id: x}\n      expect: {status: 200}\n",
+    )
+    .expect("a scenario");
+    std::fs::write(
+        folder.join("public_only.yaml"),
+        "name: lists the integrations\nrequirements: [HELPER-2]\nspan: 1m\nkeys: [main]\nsteps:\n  - request:\n      method: GET\n      path: /api/integrations\n      omit_headers: [Authorization]\n      expect: {status: 200, json: {success: true}}\n",
+    )
+    .expect("a scenario");
+    let args = [
+        "check".to_owned(),
+        "--target".to_owned(),
+        base,
+        "--api-key".to_owned(),
+        "k".to_owned(),
+        "--scenarios".to_owned(),
+        folder.display().to_string(),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_transfersim"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("check runs")
+    })
+    .await
+    .expect("the check ran");
+    server.abort();
+    let _ = std::fs::remove_dir_all(&folder);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("1 passed, 0 failed, 1 skipped"), "{text}");
+    assert!(
+        text.lines()
+            .any(|line| line.contains("skipped") && line.contains("needs the configure helper")),
+        "{text}"
+    );
+}
