@@ -761,3 +761,83 @@ async fn runner_skips_scenarios_that_need_test_helpers_on_a_target_without_them(
         "{text}"
     );
 }
+
+/// HELPER-24: against a wall-clock target the runner waits for real (an `advance` is a real
+/// wait, never the clock helper, which would answer 409) and its mock providers serve the
+/// target on wall time.
+#[test]
+fn runner_runs_mock_providers_on_wall_time_against_a_wall_clock_target() {
+    let serve = ServeProcess::start(&["--clock", "wall"]);
+    let folder = std::env::temp_dir().join(format!("transfersim-helper-24-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("a scratch folder");
+    std::fs::write(
+        folder.join("wall.yaml"),
+        r#"name: waits for real on a wall clock
+requirements: [HELPER-24]
+span: 1m
+keys: [main]
+providers:
+  hub: {provider: hubspot}
+steps:
+  - request:
+      method: GET
+      path: /api/test_helpers/clock
+      capture: {t0: /now}
+      expect: {status: 200, json: {virtual: false}}
+  - advance: 2s
+  - request:
+      method: GET
+      path: /api/test_helpers/clock
+      expect: {status: 200, time_since: {/now: {since: "{{t0}}", seconds: 2, tolerance: 1}}}
+  - request:
+      method: POST
+      path: /api/push/initiate
+      body: {schema: [{endgrate_type: crm-contact}]}
+      capture: {session_id: /session_id}
+      expect: {status: 200}
+  - request:
+      method: POST
+      path: /api/test_helpers/session/configure
+      body:
+        session_id: "{{session_id}}"
+        provider: hubspot
+        provider_base_url: "{{providers.hub.base_url}}"
+        credentials:
+          refresh_token: "{{providers.hub.refresh_token}}"
+          client_id: "{{providers.hub.client_id}}"
+          client_secret: "{{providers.hub.client_secret}}"
+      expect: {status: 200}
+  - request:
+      method: POST
+      path: /api/push/transfer
+      body:
+        session_id: "{{session_id}}"
+        endgrate_type: crm-contact
+        synchronous: true
+        transfer_data: [{internal_id: a, data: {last_name: Lovelace}}]
+      expect: {status: 200, json: {completed: true}}
+  - provider_expect: {account: hub, object: contacts, record_count: 1, refreshes: {min: 1, max: 1}}
+"#,
+    )
+    .expect("a scenario");
+    let started = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_transfersim"))
+        .args(["check", "--target", &serve.base, "--scenarios"])
+        .arg(&folder)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("check runs");
+    let took = started.elapsed();
+    let _ = std::fs::remove_dir_all(&folder);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("1 passed, 0 failed, 0 skipped"), "{text}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "the 2 s advance was not waited for: {took:?}"
+    );
+}
