@@ -168,6 +168,206 @@ async fn synchronous_trigger_stays_open_while_another_request_advances_the_virtu
     assert_eq!(status, 202, "{body}");
 }
 
+#[tokio::test]
+async fn advance_on_a_wall_clock_is_409_and_leaves_the_clock_alone() {
+    let app = app(service(ServeClock::wall(1_767_225_600_000)));
+    let (status, clock) = json_of(
+        app.clone()
+            .oneshot(request("GET", "/api/test_helpers/clock", None))
+            .await
+            .expect("infallible"),
+    )
+    .await;
+    assert_eq!(status, 200, "{clock}");
+    assert_eq!(clock["virtual"], json!(false), "{clock}");
+    let (status, body) = json_of(
+        app.clone()
+            .oneshot(request(
+                "POST",
+                "/api/test_helpers/clock/advance",
+                Some(json!({"seconds": 3600})),
+            ))
+            .await
+            .expect("infallible"),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body,
+        json!({"success": false, "message": "The clock is not virtual; it cannot be advanced."})
+    );
+    let (_, after) = json_of(
+        app.oneshot(request("GET", "/api/test_helpers/clock", None))
+            .await
+            .expect("infallible"),
+    )
+    .await;
+    let hour_later = "2026-01-01T01:00";
+    assert!(
+        after["now"]
+            .as_str()
+            .is_some_and(|now| !now.starts_with(hour_later)),
+        "the refused advance moved the clock: {after}"
+    );
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_virtual_time_in_its_date_header() {
+    let app = app(service(ServeClock::virtual_at(1_767_225_600_000)));
+    let date_of = |response: &axum::response::Response| {
+        response
+            .headers()
+            .get("date")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let first = app
+        .clone()
+        .oneshot(request("GET", "/api/errors", None))
+        .await
+        .expect("infallible");
+    assert_eq!(
+        date_of(&first).as_deref(),
+        Some("Thu, 01 Jan 2026 00:00:00 GMT")
+    );
+    // A day and a half later in virtual time, on a success, an error and the advance itself.
+    let advanced = app
+        .clone()
+        .oneshot(request(
+            "POST",
+            "/api/test_helpers/clock/advance",
+            Some(json!({"seconds": 129_600})),
+        ))
+        .await
+        .expect("infallible");
+    assert_eq!(
+        date_of(&advanced).as_deref(),
+        Some("Fri, 02 Jan 2026 12:00:00 GMT")
+    );
+    for (method, path) in [("GET", "/api/errors"), ("GET", "/api/no/such/route")] {
+        let response = app
+            .clone()
+            .oneshot(request(method, path, None))
+            .await
+            .expect("infallible");
+        assert_eq!(
+            date_of(&response).as_deref(),
+            Some("Fri, 02 Jan 2026 12:00:00 GMT"),
+            "{method} {path}"
+        );
+    }
+    let unauthenticated = http::Request::builder()
+        .method("GET")
+        .uri("/api/errors")
+        .body(Body::empty())
+        .expect("a valid request");
+    let response = app.oneshot(unauthenticated).await.expect("infallible");
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(
+        date_of(&response).as_deref(),
+        Some("Fri, 02 Jan 2026 12:00:00 GMT")
+    );
+}
+
+/// While an advance runs, the clock helper answers the instant being processed: a webhook retry
+/// due 5 s into a 60 s advance reads the clock at +5 s, not at the advance's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_reads_the_instant_being_processed_during_an_advance() {
+    use std::sync::{Arc, Mutex};
+    let start = 1_767_225_600_000;
+    let app = app(service(ServeClock::virtual_at(start)));
+    // A receiver that fails each webhook's first attempt and, on every attempt, asks serve for
+    // its clock (bounded: a local in-process call).
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let receiver = {
+        let (app, seen) = (app.clone(), Arc::clone(&seen));
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let (app, seen) = (app.clone(), Arc::clone(&seen));
+                async move {
+                    let (_, clock) = json_of(
+                        app.oneshot(request("GET", "/api/test_helpers/clock", None))
+                            .await
+                            .expect("infallible"),
+                    )
+                    .await;
+                    let mut seen = seen.lock().expect("unpoisoned");
+                    seen.push(clock["now"].as_str().unwrap_or_default().to_owned());
+                    if seen.len() == 1 {
+                        http::StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        http::StatusCode::OK
+                    }
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let address = listener.local_addr().expect("an address");
+    let server = tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let (status, initiated) = json_of(
+        app.clone()
+            .oneshot(request(
+                "POST",
+                "/api/pull/initiate",
+                Some(json!({
+                    "schema": [{"endgrate_type": "crm-contact"}],
+                    "configuration_webhook": {"endpoint": format!("http://{address}/hook")},
+                })),
+            ))
+            .await
+            .expect("infallible"),
+    )
+    .await;
+    assert_eq!(status, 200, "{initiated}");
+    let (status, configured) = json_of(
+        app.clone()
+            .oneshot(request(
+                "POST",
+                "/api/test_helpers/session/configure",
+                Some(json!({
+                    "session_id": initiated["session_id"], "provider": "hubspot",
+                    "provider_base_url": "http://127.0.0.1:9/",
+                    "credentials": {"refresh_token": "r", "client_id": "c", "client_secret": "s"},
+                })),
+            ))
+            .await
+            .expect("infallible"),
+    )
+    .await;
+    assert_eq!(status, 200, "{configured}");
+    // Bounded wait for the first (failing) attempt, delivered in the background at +0 s.
+    for _ in 0..100 {
+        if !seen.lock().expect("unpoisoned").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, advanced) = json_of(
+        app.clone()
+            .oneshot(request(
+                "POST",
+                "/api/test_helpers/clock/advance",
+                Some(json!({"seconds": 60})),
+            ))
+            .await
+            .expect("infallible"),
+    )
+    .await;
+    assert_eq!(status, 200, "{advanced}");
+    assert_eq!(advanced["now"], json!("2026-01-01T00:01:00.000Z"));
+    let seen = seen.lock().expect("unpoisoned").clone();
+    assert_eq!(
+        seen,
+        ["2026-01-01T00:00:00.000Z", "2026-01-01T00:00:05.000Z"],
+        "the receiver read the clock at the first attempt and at the retry 5 s later"
+    );
+    server.abort();
+}
+
 /// A `transfersim serve` child process, killed on drop.
 struct ServeProcess {
     child: Child,
@@ -472,5 +672,172 @@ fn the_suite_over_http_catches_queue_ignores_configuration() {
             .iter()
             .any(|result| result.verdict.word() == "failed"),
         "no scenario failed against serve --mutation queue-ignores-configuration"
+    );
+}
+
+/// HELPER-29: against a virtual-clock target the runner runs one scenario at a time, whatever
+/// `--jobs` says (the clock is shared by every key).
+#[test]
+fn runner_runs_scenarios_one_at_a_time_against_a_virtual_clock_target() {
+    let serve = ServeProcess::start(&["--clock", "virtual"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_transfersim"))
+        .args(["check", "--target", &serve.base, "--jobs", "4"])
+        .args(["--filter", "test helpers move a shared virtual clock"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("check runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("(jobs 1)"), "{text}");
+    assert!(text.contains("1 passed, 0 failed, 0 skipped"), "{text}");
+}
+
+/// HELPER-2: a target without test helpers (404 on their paths) gets the scenarios that need
+/// them skipped, never failed, and the others run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runner_skips_scenarios_that_need_test_helpers_on_a_target_without_them() {
+    let fake = axum::Router::new()
+        .route(
+            "/api/integrations",
+            axum::routing::get(|| async { axum::Json(json!({"success": true, "providers": []})) }),
+        )
+        .fallback(|| async {
+            (
+                http::StatusCode::NOT_FOUND,
+                axum::Json(json!({"success": false, "message": "Not found."})),
+            )
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
+    let server = tokio::spawn(async move { axum::serve(listener, fake).await });
+    let folder = std::env::temp_dir().join(format!("transfersim-helper-2-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("a scratch folder");
+    std::fs::write(
+        folder.join("needs_helpers.yaml"),
+        "name: needs the configure helper\nrequirements: [HELPER-2]\nspan: 1m\nkeys: [main]\nsteps:\n  - request:\n      method: POST\n      path: /api/test_helpers/session/configure\n      body: {session_id: x}\n      expect: {status: 200}\n",
+    )
+    .expect("a scenario");
+    std::fs::write(
+        folder.join("public_only.yaml"),
+        "name: lists the integrations\nrequirements: [HELPER-2]\nspan: 1m\nkeys: [main]\nsteps:\n  - request:\n      method: GET\n      path: /api/integrations\n      omit_headers: [Authorization]\n      expect: {status: 200, json: {success: true}}\n",
+    )
+    .expect("a scenario");
+    let args = [
+        "check".to_owned(),
+        "--target".to_owned(),
+        base,
+        "--api-key".to_owned(),
+        "k".to_owned(),
+        "--scenarios".to_owned(),
+        folder.display().to_string(),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_transfersim"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("check runs")
+    })
+    .await
+    .expect("the check ran");
+    server.abort();
+    let _ = std::fs::remove_dir_all(&folder);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("1 passed, 0 failed, 1 skipped"), "{text}");
+    assert!(
+        text.lines()
+            .any(|line| line.contains("skipped") && line.contains("needs the configure helper")),
+        "{text}"
+    );
+}
+
+/// HELPER-24: against a wall-clock target the runner waits for real (an `advance` is a real
+/// wait, never the clock helper, which would answer 409) and its mock providers serve the
+/// target on wall time.
+#[test]
+fn runner_runs_mock_providers_on_wall_time_against_a_wall_clock_target() {
+    let serve = ServeProcess::start(&["--clock", "wall"]);
+    let folder = std::env::temp_dir().join(format!("transfersim-helper-24-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("a scratch folder");
+    std::fs::write(
+        folder.join("wall.yaml"),
+        r#"name: waits for real on a wall clock
+requirements: [HELPER-24]
+span: 1m
+keys: [main]
+providers:
+  hub: {provider: hubspot}
+steps:
+  - request:
+      method: GET
+      path: /api/test_helpers/clock
+      capture: {t0: /now}
+      expect: {status: 200, json: {virtual: false}}
+  - advance: 2s
+  - request:
+      method: GET
+      path: /api/test_helpers/clock
+      expect: {status: 200, time_since: {/now: {since: "{{t0}}", seconds: 2, tolerance: 1}}}
+  - request:
+      method: POST
+      path: /api/push/initiate
+      body: {schema: [{endgrate_type: crm-contact}]}
+      capture: {session_id: /session_id}
+      expect: {status: 200}
+  - request:
+      method: POST
+      path: /api/test_helpers/session/configure
+      body:
+        session_id: "{{session_id}}"
+        provider: hubspot
+        provider_base_url: "{{providers.hub.base_url}}"
+        credentials:
+          refresh_token: "{{providers.hub.refresh_token}}"
+          client_id: "{{providers.hub.client_id}}"
+          client_secret: "{{providers.hub.client_secret}}"
+      expect: {status: 200}
+  - request:
+      method: POST
+      path: /api/push/transfer
+      body:
+        session_id: "{{session_id}}"
+        endgrate_type: crm-contact
+        synchronous: true
+        transfer_data: [{internal_id: a, data: {last_name: Lovelace}}]
+      expect: {status: 200, json: {completed: true}}
+  - provider_expect: {account: hub, object: contacts, record_count: 1, refreshes: {min: 1, max: 1}}
+"#,
+    )
+    .expect("a scenario");
+    let started = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_transfersim"))
+        .args(["check", "--target", &serve.base, "--scenarios"])
+        .arg(&folder)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("check runs");
+    let took = started.elapsed();
+    let _ = std::fs::remove_dir_all(&folder);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("1 passed, 0 failed, 0 skipped"), "{text}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "the 2 s advance was not waited for: {took:?}"
     );
 }

@@ -105,12 +105,17 @@ impl From<EngineError> for ApiError {
             EngineError::Field(path, problem) => {
                 return ApiError::field(path.clone(), problem.clone());
             }
-            EngineError::UnknownEndgrateType => {
+            // A 400 for a field names it in `errors` too (ERROR-3).
+            EngineError::UnknownEndgrateType
+            | EngineError::EndgrateTypeMismatch
+            | EngineError::ProviderMismatch(_) => {
+                let field = if matches!(error, EngineError::ProviderMismatch(_)) {
+                    "provider"
+                } else {
+                    "endgrate_type"
+                };
                 let mut refused = ApiError::new(StatusCode::BAD_REQUEST, error.to_string());
-                refused.errors = Some(BTreeMap::from([(
-                    "endgrate_type".to_owned(),
-                    error.to_string(),
-                )]));
+                refused.errors = Some(BTreeMap::from([(field.to_owned(), error.to_string())]));
                 return refused;
             }
             _ => StatusCode::BAD_REQUEST,
@@ -444,6 +449,8 @@ fn initiate(
         None => None,
     };
     fields.optional_string("redirect_url")?;
+    // Accepted and not used (no passthrough fields are supported), but typed like the others.
+    fields.optional_bool("passthrough_fields")?;
     let request = InitiateRequest {
         kind,
         types,
@@ -551,6 +558,11 @@ fn trigger(
             }
         },
     }
+    // Item structure is a field-type check: it wins over the item count (ERROR-17) and over
+    // everything the engine checks (session, direction, type, schema).
+    for (index, item) in transfer_data.iter().enumerate() {
+        check_item_structure(index, item)?;
+    }
     if transfer_data.len() > TRANSFER_ITEMS_MAX {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -573,6 +585,33 @@ fn trigger(
             json!({"success": true, "transfer_id": transfer_id, "completed": false}),
         ),
         Triggered::Pending { transfer_id, call } => Ok(ApiOutcome::Pending { call, transfer_id }),
+    }
+}
+
+/// The structure of one push item (TRANSFER-5, TRANSFER-6): an object with an object `data`,
+/// and non-empty string `id` and `internal_id` when present. Its `data` is validated against the
+/// schema later, by the engine, once the session is known.
+fn check_item_structure(index: usize, item: &Value) -> Result<(), ApiError> {
+    let path = |suffix: &str| format!("transfer_data[{index}]{suffix}");
+    let Some(object) = item.as_object() else {
+        return Err(ApiError::field(path(""), "must be an object"));
+    };
+    for name in ["id", "internal_id"] {
+        match object.get(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(text)) if !text.is_empty() => {}
+            Some(_) => {
+                return Err(ApiError::field(
+                    path(&format!(".{name}")),
+                    "must be a non-empty string",
+                ));
+            }
+        }
+    }
+    match object.get("data") {
+        Some(Value::Object(_)) => Ok(()),
+        None | Some(Value::Null) => Err(ApiError::field(path(".data"), "is required")),
+        Some(_) => Err(ApiError::field(path(".data"), "must be an object")),
     }
 }
 

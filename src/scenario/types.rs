@@ -295,6 +295,9 @@ pub struct ReceiverAnswer {
 }
 
 /// One step of a scenario, written as a one-key map (`- request: {...}`).
+// Steps are parsed once per file and number at most 1,000; boxing the expectation-heavy
+// variants would buy nothing measurable and cost every match on them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
@@ -388,6 +391,63 @@ pub struct Expect {
     /// When the answer came, relative to when a labelled step's request was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_after: Option<AnsweredAfter>,
+    /// JSON pointers that must be absent from the body, e.g. `/meta/previous`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<String>,
+    /// JSON pointer → text (templated) that the string there must contain, e.g.
+    /// `/message: transfer_data`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub contains: BTreeMap<String, String>,
+    /// JSON pointer → the kind of value there, e.g. `/session_id: id`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kinds: BTreeMap<String, ValueKind>,
+    /// JSON pointer → a value (templated) the one there must differ from, e.g. another
+    /// session's id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub differs: BTreeMap<String, Value>,
+    /// JSON pointer → an RFC 3339 time there that is `seconds` (± `tolerance`) after another
+    /// (templated), e.g. `/now: {since: "{{before}}", seconds: 90}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub time_since: BTreeMap<String, TimeSince>,
+}
+
+/// "The time here is `seconds` ± `tolerance` after `since`."
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeSince {
+    /// The earlier time, RFC 3339 UTC with milliseconds; templated (`"{{before}}"`).
+    pub since: String,
+    /// The expected difference in seconds (fractions allowed, negative allowed).
+    pub seconds: f64,
+    /// How far off it may be, in seconds; absent means exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+}
+
+/// The kind of a JSON value, for `expect.kinds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueKind {
+    /// 24 lowercase hexadecimal characters (session, transfer and error ids).
+    Id,
+    /// RFC 3339 UTC with milliseconds: `2026-11-28T09:41:07.123Z`.
+    Timestamp,
+    /// `whsec_` followed by non-empty standard base64.
+    WebhookSecret,
+    /// Any string.
+    String,
+    /// A string of at least one character.
+    NonEmptyString,
+    /// An integer ≥ 0.
+    Count,
+    /// `true` or `false`.
+    Boolean,
+    /// A JSON object.
+    Object,
+    /// A JSON array.
+    Array,
+    /// `null`.
+    Null,
 }
 
 /// "This answer came `seconds` ± `tolerance` after step `step` sent its request."

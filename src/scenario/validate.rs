@@ -366,8 +366,15 @@ impl Checker<'_> {
             }
             _ => {}
         }
-        if !request.path.starts_with('/') {
-            return Err(self.refuse(here, format!("path `{}` must start with `/`", request.path)));
+        // A path may also start with a variable holding one, such as a captured `meta.next.link`.
+        if !request.path.starts_with('/') && !request.path.starts_with("{{") {
+            return Err(self.refuse(
+                here,
+                format!(
+                    "path `{}` must start with `/` or a `{{{{variable}}}}`",
+                    request.path
+                ),
+            ));
         }
         if let Some(body) = &request.body {
             self.generators(here, body)?;
@@ -421,7 +428,15 @@ impl Checker<'_> {
                 format!("expected status {status} is not an HTTP status"),
             ));
         }
-        for pointer in expect.paths.keys() {
+        let pointers = expect
+            .paths
+            .keys()
+            .chain(&expect.absent)
+            .chain(expect.kinds.keys())
+            .chain(expect.contains.keys())
+            .chain(expect.time_since.keys())
+            .chain(expect.differs.keys());
+        for pointer in pointers {
             if !pointer.is_empty() && !pointer.starts_with('/') {
                 return Err(self.refuse(
                     here,

@@ -237,3 +237,141 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn auth_is_checked_before_path_method_size_and_body() {
+    let mut world = world_with(14, None, 0, 50, 100);
+    let oversized = Bytes::from(vec![b'{'; 16 * 1024 * 1024 + 1]);
+    let cases: Vec<(&str, &str, Bytes)> = vec![
+        ("GET", "/api/nope", Bytes::new()),
+        ("DELETE", "/api/session/initiate", Bytes::new()),
+        ("POST", "/api/session/initiate", oversized),
+        (
+            "POST",
+            "/api/session/initiate",
+            Bytes::from_static(b"{not json"),
+        ),
+        ("POST", "/api/push/transfer", Bytes::from_static(b"[1]")),
+    ];
+    for (method, path, body) in cases {
+        for key in [None, Some("not-a-key")] {
+            let (status, answer) = raw(&mut world, method, path, key, body.clone());
+            assert_eq!(status, 401, "{method} {path} with {key:?}: {answer}");
+            assert_eq!(
+                answer,
+                json!({"success": false, "message": "Invalid API key."}),
+                "{method} {path}"
+            );
+        }
+    }
+}
+
+#[test]
+fn json_syntax_is_checked_before_field_types_and_required_fields() {
+    let mut world = world_with(15, None, 0, 50, 100);
+    // Broken JSON whose readable part has a wrong type and lacks a required field.
+    for (path, body) in [
+        (
+            "/api/push/transfer",
+            &b"{\"session_id\": 5, \"endgrate_type\": "[..],
+        ),
+        ("/api/session/initiate", &b"{\"schema\": 3,"[..]),
+        (
+            "/api/test_helpers/clock/advance",
+            &b"{\"seconds\": \"x\""[..],
+        ),
+    ] {
+        let (status, answer) = raw(&mut world, "POST", path, Some(KEY), Bytes::from(body));
+        assert_eq!(status, 400, "{path}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("Request body is not valid JSON"),
+            "{path}: a syntax error must win over field checks: {message:?}"
+        );
+        assert!(answer.get("errors").is_none(), "{path}: {answer}");
+    }
+}
+
+#[test]
+fn item_structure_is_checked_before_the_item_count_and_the_session() {
+    let mut world = world_with(16, None, 0, 50, 100);
+    let unknown = "0123456789abcdef01234567";
+    let mut items: Vec<Value> = (0..10_001)
+        .map(|_| json!({"data": {"last_name": "L"}}))
+        .collect();
+    items[10_000] = json!(5);
+    let cases = [
+        (json!(items), "transfer_data[10000]"),
+        (json!([{"data": 3}]), "transfer_data[0].data"),
+        (
+            json!([{"data": {}}, {"id": "", "data": {}}]),
+            "transfer_data[1].id",
+        ),
+        (
+            json!([{"internal_id": 7, "data": {}}]),
+            "transfer_data[0].internal_id",
+        ),
+    ];
+    for (transfer_data, field) in cases {
+        let body = json!({"session_id": unknown, "endgrate_type": "crm-contact", "transfer_data": transfer_data});
+        let (status, answer) = raw(
+            &mut world,
+            "POST",
+            "/api/push/transfer",
+            Some(KEY),
+            Bytes::from(body.to_string()),
+        );
+        assert_eq!(status, 400, "{field}: {}", answer["message"]);
+        assert!(
+            answer["errors"].get(field).is_some(),
+            "{field}: {}",
+            answer["errors"]
+        );
+    }
+}
+
+#[test]
+fn item_and_params_validation_win_over_the_queue_limit() {
+    let mut world = world_with(17, None, 0, 50, 100);
+    let session = initiate(
+        &mut world,
+        json!({"schema": [{"endgrate_type": "crm-contact"}], "save_session": true}),
+    )
+    .expect("initiate");
+    let pull = json!({"session_id": session, "endgrate_type": "crm-contact"});
+    for n in 0..10_000 {
+        let answer = call(&mut world, "POST", "/api/pull/transfer", Some(pull.clone()));
+        assert_eq!(answer.status(), 200, "trigger {n}: {}", answer.json());
+    }
+    let cases = [
+        (
+            "/api/push/transfer",
+            json!({"session_id": session, "endgrate_type": "crm-contact", "transfer_data": [{"data": {"first_name": "A"}}]}),
+            400,
+            Some("transfer_data[0].data.last_name"),
+        ),
+        (
+            "/api/pull/transfer",
+            json!({"session_id": session, "endgrate_type": "crm-contact", "params": {"age": 3}}),
+            400,
+            Some("params.age"),
+        ),
+        ("/api/pull/transfer", pull.clone(), 429, None),
+    ];
+    for (path, body, status, field) in cases {
+        let answer = call(&mut world, "POST", path, Some(body));
+        assert_eq!(answer.status(), status, "{path}: {}", answer.json());
+        if let Some(field) = field {
+            assert!(
+                answer.json()["errors"].get(field).is_some(),
+                "{path}: {}",
+                answer.json()
+            );
+        } else {
+            assert_eq!(
+                answer.json()["message"],
+                json!("Too many queued transfers.")
+            );
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod connectors;
 mod input;
 mod providers;
 mod queue;
+mod sessions;
 mod spec;
 mod support;
 mod webhooks;
