@@ -1,0 +1,285 @@
+//! Judging a receiver's arrival log against a `webhooks_expect` step.
+//!
+//! The webhooks *considered* are the receiver's successful deliveries (2xx within 10 s), each
+//! `webhook-id` once whatever its attempts, in delivery order, whose type is `type` and whose
+//! JSON payload contains `payload`. `count`, `order` and the "at least one" default judge them;
+//! `attempts` judges every webhook of that type and payload that reached the receiver, delivered
+//! or not; `signed` verifies every attempt of the considered webhooks.
+//!
+//! The type of a webhook is read from its payload (CONTRACT.md section 4): an `error_type` field
+//! makes an `error` webhook, `completed: true` a `completed` one, `completed: false` a `data`
+//! one, and anything else is the `configuration` webhook.
+//!
+//! **Boundary:** pure: the runner reads the arrivals and the secret, this module only judges.
+
+use std::collections::BTreeMap;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+use transfersim_sim::time::SECOND_MS;
+use transfersim_sim::webhook::signature;
+
+use super::expect::{self, Mismatch};
+use super::target::WebhookArrival;
+use super::template::Variables;
+use crate::scenario::{WebhookType, WebhooksExpect};
+
+/// The type of a webhook, from its payload.
+pub fn webhook_type(body: &Value) -> WebhookType {
+    if body.get("error_type").is_some() {
+        return WebhookType::Error;
+    }
+    match body.get("completed") {
+        Some(Value::Bool(true)) => WebhookType::Completed,
+        Some(Value::Bool(false)) => WebhookType::Data,
+        _ => WebhookType::Configuration,
+    }
+}
+
+/// A type's name as scenario files write it.
+pub fn type_name(kind: WebhookType) -> &'static str {
+    match kind {
+        WebhookType::Configuration => "configuration",
+        WebhookType::Data => "data",
+        WebhookType::Error => "error",
+        WebhookType::Completed => "completed",
+    }
+}
+
+/// One webhook, its attempts grouped by `webhook-id`.
+#[derive(Debug)]
+pub struct Webhook<'a> {
+    /// Its `webhook-id` (empty when the header was missing).
+    pub id: String,
+    /// Its type, from the first attempt's payload.
+    pub kind: WebhookType,
+    /// Every attempt, in arrival order.
+    pub attempts: Vec<&'a WebhookArrival>,
+    /// The first attempt the sender counted delivered, if any.
+    pub delivered: Option<&'a WebhookArrival>,
+}
+
+/// Groups arrivals by `webhook-id`, keeping only the webhooks of the step's type whose payload
+/// contains the step's `payload`; ordered by first arrival.
+pub fn matching<'a>(
+    expect: &WebhooksExpect,
+    arrivals: &'a [WebhookArrival],
+    variables: &Variables,
+) -> Result<Vec<Webhook<'a>>, String> {
+    let wanted = match &expect.payload {
+        Some(template) => Some(variables.json(template)?),
+        None => None,
+    };
+    let mut index_of: BTreeMap<String, usize> = BTreeMap::new();
+    let mut webhooks: Vec<Webhook<'a>> = Vec::new();
+    for arrival in arrivals {
+        let id = arrival
+            .header(signature::WEBHOOK_ID)
+            .unwrap_or_default()
+            .to_owned();
+        let index = match index_of.get(&id) {
+            Some(index) => *index,
+            None => {
+                let body: Value = serde_json::from_slice(&arrival.body).unwrap_or(Value::Null);
+                index_of.insert(id.clone(), webhooks.len());
+                webhooks.push(Webhook {
+                    id: id.clone(),
+                    kind: webhook_type(&body),
+                    attempts: Vec::new(),
+                    delivered: None,
+                });
+                webhooks.len() - 1
+            }
+        };
+        if let Some(webhook) = webhooks.get_mut(index) {
+            webhook.attempts.push(arrival);
+            if arrival.delivered && webhook.delivered.is_none() {
+                webhook.delivered = Some(arrival);
+            }
+        }
+    }
+    Ok(webhooks
+        .into_iter()
+        .filter(|webhook| {
+            expect.webhook_type.is_none_or(|kind| kind == webhook.kind)
+                && wanted.as_ref().is_none_or(|wanted| {
+                    let body: Value = webhook
+                        .attempts
+                        .first()
+                        .and_then(|arrival| serde_json::from_slice(&arrival.body).ok())
+                        .unwrap_or(Value::Null);
+                    expect::first_difference(wanted, &body, String::new()).is_none()
+                })
+        })
+        .collect())
+}
+
+/// The considered webhooks: the delivered ones, in delivery order.
+pub fn considered<'a, 'b>(webhooks: &'b [Webhook<'a>]) -> Vec<&'b Webhook<'a>> {
+    let mut delivered: Vec<&Webhook<'a>> = webhooks
+        .iter()
+        .filter(|webhook| webhook.delivered.is_some())
+        .collect();
+    delivered.sort_by_key(|webhook| webhook.delivered.map_or(0, |arrival| arrival.at_ms));
+    delivered
+}
+
+/// What a list of webhooks looked like, for a mismatch's `actual`.
+pub fn describe(webhooks: &[&Webhook<'_>]) -> String {
+    if webhooks.is_empty() {
+        return "none".to_owned();
+    }
+    let listed: Vec<String> = webhooks
+        .iter()
+        .map(|webhook| {
+            let at = webhook
+                .delivered
+                .or_else(|| webhook.attempts.last().copied())
+                .map_or(0, |arrival| arrival.at_ms);
+            format!(
+                "{} at {}",
+                type_name(webhook.kind),
+                crate::scenario::Duration::from_millis(at)
+            )
+        })
+        .collect();
+    expect::shorten(
+        &format!("{}: [{}]", webhooks.len(), listed.join(", ")),
+        600,
+    )
+}
+
+/// Judges `count`, `order`, `attempts` and `signed` (with `secret` when `signed`), and, when
+/// neither `count` nor `none_within` is given, that at least one webhook was considered.
+pub fn check(
+    expect: &WebhooksExpect,
+    arrivals: &[WebhookArrival],
+    variables: &Variables,
+    secret: Option<&str>,
+) -> Result<Vec<Mismatch>, String> {
+    let webhooks = matching(expect, arrivals, variables)?;
+    let considered = considered(&webhooks);
+    let mut mismatches = Vec::new();
+    match expect.count {
+        Some(count) if count != considered.len() as u64 => mismatches.push(Mismatch {
+            what: "count".to_owned(),
+            expected: count.to_string(),
+            actual: describe(&considered),
+        }),
+        None if expect.none_within.is_none() && considered.is_empty() => {
+            mismatches.push(Mismatch {
+                what: "count".to_owned(),
+                expected: "at least 1".to_owned(),
+                actual: format!(
+                    "none delivered ({} attempts of matching webhooks arrived)",
+                    webhooks
+                        .iter()
+                        .map(|webhook| webhook.attempts.len())
+                        .sum::<usize>()
+                ),
+            });
+        }
+        _ => {}
+    }
+    if !expect.order.is_empty() {
+        let actual: Vec<&str> = considered
+            .iter()
+            .map(|webhook| type_name(webhook.kind))
+            .collect();
+        let wanted: Vec<&str> = expect.order.iter().map(|kind| type_name(*kind)).collect();
+        if actual != wanted {
+            mismatches.push(Mismatch {
+                what: "order".to_owned(),
+                expected: format!("[{}]", wanted.join(", ")),
+                actual: format!("[{}]", actual.join(", ")),
+            });
+        }
+    }
+    if let Some(attempts) = expect.attempts {
+        if webhooks.is_empty() {
+            mismatches.push(Mismatch {
+                what: "attempts".to_owned(),
+                expected: format!("{attempts} per webhook"),
+                actual: "no matching webhook arrived".to_owned(),
+            });
+        }
+        for webhook in &webhooks {
+            let same_body = webhook
+                .attempts
+                .windows(2)
+                .all(|pair| pair[0].body == pair[1].body);
+            if webhook.attempts.len() as u64 != attempts || !same_body {
+                let times: Vec<String> = webhook
+                    .attempts
+                    .iter()
+                    .map(|arrival| crate::scenario::Duration::from_millis(arrival.at_ms).to_string())
+                    .collect();
+                mismatches.push(Mismatch {
+                    what: format!("attempts of {} webhook `{}`", type_name(webhook.kind), webhook.id),
+                    expected: format!("{attempts}, with the same body"),
+                    actual: format!(
+                        "{} at [{}]{}",
+                        webhook.attempts.len(),
+                        times.join(", "),
+                        if same_body { "" } else { ", with different bodies" }
+                    ),
+                });
+            }
+        }
+    }
+    if expect.signed {
+        let secret = secret.ok_or_else(|| "no webhook secret to verify with".to_owned())?;
+        for webhook in &considered {
+            for arrival in &webhook.attempts {
+                if let Err(error) = verify(secret, arrival) {
+                    mismatches.push(Mismatch {
+                        what: format!("signature of {} webhook `{}`", type_name(webhook.kind), webhook.id),
+                        expected: "a valid Standard Webhooks signature for the key's secret".to_owned(),
+                        actual: format!(
+                            "{error} (webhook-timestamp {}, webhook-signature {})",
+                            arrival.header(signature::WEBHOOK_TIMESTAMP).unwrap_or("(absent)"),
+                            arrival.header(signature::WEBHOOK_SIGNATURE).unwrap_or("(absent)")
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(mismatches)
+}
+
+/// The considered webhooks whose delivery came at or after `since_ms`, for `none_within`.
+pub fn delivered_since(
+    expect: &WebhooksExpect,
+    arrivals: &[WebhookArrival],
+    variables: &Variables,
+    since_ms: u64,
+) -> Result<Option<Mismatch>, String> {
+    let webhooks = matching(expect, arrivals, variables)?;
+    let late: Vec<&Webhook<'_>> = considered(&webhooks)
+        .into_iter()
+        .filter(|webhook| webhook.delivered.is_some_and(|arrival| arrival.at_ms >= since_ms))
+        .collect();
+    Ok((!late.is_empty()).then(|| Mismatch {
+        what: "none_within".to_owned(),
+        expected: format!(
+            "no matching webhook delivered from {}",
+            crate::scenario::Duration::from_millis(since_ms)
+        ),
+        actual: describe(&late),
+    }))
+}
+
+/// Verifies one attempt's Standard Webhooks headers at its own arrival time.
+fn verify(secret: &str, arrival: &WebhookArrival) -> Result<(), signature::VerifyError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &arrival.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    signature::verify(secret, &headers, &arrival.body, arrival.clock_ms / SECOND_MS)
+}
