@@ -127,11 +127,11 @@ enum State<'a> {
         until_ms: u64,
         deadline_ms: u64,
     },
-    /// A `webhooks_expect` with `none_within`: judged at `until_ms`, on deliveries from
-    /// `from_ms`.
+    /// A `webhooks_expect` with `none_within`: judged at `until_ms`, on deliveries after the
+    /// first `seen` arrivals.
     QuietWebhooks {
         until_ms: u64,
-        from_ms: u64,
+        seen: usize,
     },
     /// A `concurrently` step: its lists run side by side until all are done.
     Children(Vec<Branch<'a>>),
@@ -404,9 +404,17 @@ impl<'a> Execution<'a> {
                 Step::WebhooksExpect(check) => {
                     let now = self.target.elapsed_ms();
                     if let Some(quiet) = check.none_within {
+                        self.target
+                            .advance(0)
+                            .map_err(|error| target_stop(&name, error))?;
+                        let seen = self
+                            .target
+                            .webhook_arrivals(&check.receiver)
+                            .map_err(|error| target_stop(&name, error))?
+                            .len();
                         branch.state = State::QuietWebhooks {
                             until_ms: now.saturating_add(quiet.as_millis()),
-                            from_ms: now,
+                            seen,
                         };
                     } else {
                         let mismatches = self.webhooks_check(&name, check)?;
@@ -564,7 +572,10 @@ impl<'a> Execution<'a> {
                     branch.next += 1;
                     branch.state = State::Ready;
                 } else if now >= deadline_ms {
-                    let within = check.within.map(|within| within.to_string()).unwrap_or_default();
+                    let within = check
+                        .within
+                        .map(|within| within.to_string())
+                        .unwrap_or_default();
                     return Err(Failure::mismatched(
                         &name,
                         format!(
@@ -574,14 +585,16 @@ impl<'a> Execution<'a> {
                         mismatches,
                     ));
                 } else {
-                    let step = check.within.map_or(0, |within| watch_step_ms(within.as_millis()));
+                    let step = check
+                        .within
+                        .map_or(0, |within| watch_step_ms(within.as_millis()));
                     branch.state = State::WatchWebhooks {
                         until_ms: now.saturating_add(step).min(deadline_ms),
                         deadline_ms,
                     };
                 }
             }
-            State::QuietWebhooks { until_ms, from_ms } if until_ms <= now => {
+            State::QuietWebhooks { until_ms, seen } if until_ms <= now => {
                 let steps = branch.steps;
                 let Some(Step::WebhooksExpect(check)) = steps.get(branch.next) else {
                     return Err(Failure::at(&name, "internal: not a webhooks_expect step"));
@@ -592,7 +605,7 @@ impl<'a> Execution<'a> {
                     .webhook_arrivals(&check.receiver)
                     .map_err(|error| target_stop(&name, error))?;
                 if let Some(late) =
-                    webhooks::delivered_since(check, &arrivals, &self.variables, from_ms)
+                    webhooks::delivered_after(check, &arrivals, &self.variables, seen)
                         .map_err(|message| Failure::at(&name, message))?
                 {
                     mismatches.insert(0, late);
@@ -644,7 +657,11 @@ impl<'a> Execution<'a> {
 
     /// Settles what is due, reads the receiver's log (and the key's secret when `signed`), and
     /// judges the step's fields other than `within` and `none_within`.
-    fn webhooks_check(&mut self, name: &str, check: &WebhooksExpect) -> Result<Vec<Mismatch>, Stop> {
+    fn webhooks_check(
+        &mut self,
+        name: &str,
+        check: &WebhooksExpect,
+    ) -> Result<Vec<Mismatch>, Stop> {
         self.target
             .advance(0)
             .map_err(|error| target_stop(name, error))?;
@@ -853,7 +870,10 @@ fn watch_step_ms(within_ms: u64) -> u64 {
 fn webhooks_failure(name: &str, check: &WebhooksExpect, mismatches: Vec<Mismatch>) -> Stop {
     Failure::mismatched(
         name,
-        format!("the webhooks of receiver `{}` are not as expected", check.receiver),
+        format!(
+            "the webhooks of receiver `{}` are not as expected",
+            check.receiver
+        ),
         mismatches,
     )
 }

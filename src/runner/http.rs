@@ -7,7 +7,8 @@
 //!   scenario creates fresh accounts. On a virtual-clock target each mock request reads the
 //!   target's `GET /api/test_helpers/clock`, so windows and token lifetimes pass on its time.
 //! - Receivers: the scenario's webhook receivers are served on the same address, one route per
-//!   receiver under `/receivers/NAME`. Each delivery is judged at the target's time (its clock
+//!   receiver under `/receivers/GENERATION/NAME` (the generation counts scenarios, so a late
+//!   retry for an earlier scenario is answered 200 and not logged). Each delivery is judged at the target's time (its clock
 //!   helper on a virtual clock, else wall time since the start) against the scenario's rules,
 //!   logged, and answered: a status after its `delay` (slept at most [`RECEIVER_SLEEP_MAX`]), or,
 //!   for `down` and for a delay past the 10 s window, the connection closed without an answer
@@ -96,6 +97,9 @@ struct TimeState {
 /// The current scenario's receivers: their rules and what arrived.
 #[derive(Debug, Default)]
 struct Receivers {
+    /// Counts scenarios, so that a late retry meant for an earlier scenario's receiver (its URL
+    /// carries its generation) is answered 200 and not logged.
+    generation: u64,
     rules: BTreeMap<String, Receiver>,
     arrivals: BTreeMap<String, Vec<WebhookArrival>>,
 }
@@ -223,7 +227,7 @@ impl HttpTarget {
             .nest_service("/hubspot", router(hubspot.clone(), mock_clock.clone()))
             .nest_service("/salesforce", router(salesforce.clone(), mock_clock))
             .route(
-                "/receivers/{name}",
+                "/receivers/{generation}/{name}",
                 axum::routing::any(receive_webhook).with_state(shared.clone()),
             );
         runtime.spawn(serve_router(listener, app));
@@ -441,7 +445,7 @@ async fn send_call(shared: Arc<Shared>, index: usize, request: ApiRequest) {
 /// logged, then answered (or the connection closed, for `down` and delays past 10 s).
 async fn receive_webhook(
     axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
-    axum::extract::Path(name): axum::extract::Path<String>,
+    axum::extract::Path((generation, name)): axum::extract::Path<(u64, String)>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
     use axum::response::IntoResponse as _;
@@ -451,7 +455,11 @@ async fn receive_webhook(
         .get::<transfersim_mock_providers::http::ConnectionKiller>()
         .cloned();
     let Ok(body) = axum::body::to_bytes(body, RECEIVER_BODY_MAX).await else {
-        return (http::StatusCode::PAYLOAD_TOO_LARGE, "webhook body too large").into_response();
+        return (
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "webhook body too large",
+        )
+            .into_response();
     };
     let (at_ms, clock_ms) = shared.receiver_time().await;
     let headers: Vec<(String, String)> = parts
@@ -469,6 +477,9 @@ async fn receive_webhook(
             .receivers
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        if generation != receivers.generation {
+            return http::StatusCode::OK.into_response();
+        }
         let Some(receiver) = receivers.rules.get(&name) else {
             return (
                 http::StatusCode::NOT_FOUND,
@@ -505,8 +516,8 @@ async fn receive_webhook(
             if !sleep.is_zero() {
                 tokio::time::sleep(sleep).await;
             }
-            let status =
-                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+            let status = http::StatusCode::from_u16(status)
+                .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
             status.into_response()
         }
         _ => match killer {
@@ -605,11 +616,18 @@ impl Target for HttpTarget {
     fn start(&mut self, plan: StartPlan) -> Result<(), TargetError> {
         self.seed = plan.seed;
         self.keys_used = 0;
-        *self
-            .shared
-            .receivers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Receivers::default();
+        {
+            let mut receivers = self
+                .shared
+                .receivers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let generation = receivers.generation + 1;
+            *receivers = Receivers {
+                generation,
+                ..Receivers::default()
+            };
+        }
         self.shared
             .calls
             .lock()
@@ -684,7 +702,10 @@ impl Target for HttpTarget {
             .unwrap_or_else(PoisonError::into_inner);
         receivers.rules.insert(name.to_owned(), receiver.clone());
         receivers.arrivals.insert(name.to_owned(), Vec::new());
-        Ok(format!("{}/receivers/{name}", self.providers_url))
+        Ok(format!(
+            "{}/receivers/{}/{name}",
+            self.providers_url, receivers.generation
+        ))
     }
 
     fn webhook_arrivals(&self, name: &str) -> Result<Vec<WebhookArrival>, TargetError> {

@@ -136,17 +136,10 @@ pub fn describe(webhooks: &[&Webhook<'_>]) -> String {
                 .delivered
                 .or_else(|| webhook.attempts.last().copied())
                 .map_or(0, |arrival| arrival.at_ms);
-            format!(
-                "{} at {}",
-                type_name(webhook.kind),
-                crate::scenario::Duration::from_millis(at)
-            )
+            format!("{} at {}", type_name(webhook.kind), seconds(at))
         })
         .collect();
-    expect::shorten(
-        &format!("{}: [{}]", webhooks.len(), listed.join(", ")),
-        600,
-    )
+    expect::shorten(&format!("{}: [{}]", webhooks.len(), listed.join(", ")), 600)
 }
 
 /// Judges `count`, `order`, `attempts` and `signed` (with `secret` when `signed`), and, when
@@ -164,18 +157,22 @@ pub fn check(
         Some(count) if count != considered.len() as u64 => mismatches.push(Mismatch {
             what: "count".to_owned(),
             expected: count.to_string(),
-            actual: describe(&considered),
+            actual: if considered.is_empty() {
+                format!(
+                    "0 ({} undelivered attempts of matching webhooks)",
+                    attempt_count(&webhooks)
+                )
+            } else {
+                describe(&considered)
+            },
         }),
         None if expect.none_within.is_none() && considered.is_empty() => {
             mismatches.push(Mismatch {
                 what: "count".to_owned(),
                 expected: "at least 1".to_owned(),
                 actual: format!(
-                    "none delivered ({} attempts of matching webhooks arrived)",
-                    webhooks
-                        .iter()
-                        .map(|webhook| webhook.attempts.len())
-                        .sum::<usize>()
+                    "0 ({} undelivered attempts of matching webhooks)",
+                    attempt_count(&webhooks)
                 ),
             });
         }
@@ -212,16 +209,24 @@ pub fn check(
                 let times: Vec<String> = webhook
                     .attempts
                     .iter()
-                    .map(|arrival| crate::scenario::Duration::from_millis(arrival.at_ms).to_string())
+                    .map(|arrival| seconds(arrival.at_ms))
                     .collect();
                 mismatches.push(Mismatch {
-                    what: format!("attempts of {} webhook `{}`", type_name(webhook.kind), webhook.id),
+                    what: format!(
+                        "attempts of {} webhook `{}`",
+                        type_name(webhook.kind),
+                        webhook.id
+                    ),
                     expected: format!("{attempts}, with the same body"),
                     actual: format!(
                         "{} at [{}]{}",
                         webhook.attempts.len(),
                         times.join(", "),
-                        if same_body { "" } else { ", with different bodies" }
+                        if same_body {
+                            ""
+                        } else {
+                            ", with different bodies"
+                        }
                     ),
                 });
             }
@@ -233,12 +238,21 @@ pub fn check(
             for arrival in &webhook.attempts {
                 if let Err(error) = verify(secret, arrival) {
                     mismatches.push(Mismatch {
-                        what: format!("signature of {} webhook `{}`", type_name(webhook.kind), webhook.id),
-                        expected: "a valid Standard Webhooks signature for the key's secret".to_owned(),
+                        what: format!(
+                            "signature of {} webhook `{}`",
+                            type_name(webhook.kind),
+                            webhook.id
+                        ),
+                        expected: "a valid Standard Webhooks signature for the key's secret"
+                            .to_owned(),
                         actual: format!(
                             "{error} (webhook-timestamp {}, webhook-signature {})",
-                            arrival.header(signature::WEBHOOK_TIMESTAMP).unwrap_or("(absent)"),
-                            arrival.header(signature::WEBHOOK_SIGNATURE).unwrap_or("(absent)")
+                            arrival
+                                .header(signature::WEBHOOK_TIMESTAMP)
+                                .unwrap_or("(absent)"),
+                            arrival
+                                .header(signature::WEBHOOK_SIGNATURE)
+                                .unwrap_or("(absent)")
                         ),
                     });
                 }
@@ -248,26 +262,48 @@ pub fn check(
     Ok(mismatches)
 }
 
-/// The considered webhooks whose delivery came at or after `since_ms`, for `none_within`.
-pub fn delivered_since(
+/// The considered webhooks delivered after the first `seen` arrivals (those the receiver had
+/// when a `none_within` began), for `none_within`.
+pub fn delivered_after(
     expect: &WebhooksExpect,
     arrivals: &[WebhookArrival],
     variables: &Variables,
-    since_ms: u64,
+    seen: usize,
 ) -> Result<Option<Mismatch>, String> {
+    let before = arrivals.get(..seen).unwrap_or(arrivals);
+    let earlier = matching(expect, before, variables)?;
+    let earlier: Vec<&str> = considered(&earlier)
+        .iter()
+        .map(|webhook| webhook.id.as_str())
+        .collect();
     let webhooks = matching(expect, arrivals, variables)?;
     let late: Vec<&Webhook<'_>> = considered(&webhooks)
         .into_iter()
-        .filter(|webhook| webhook.delivered.is_some_and(|arrival| arrival.at_ms >= since_ms))
+        .filter(|webhook| !earlier.contains(&webhook.id.as_str()))
         .collect();
+    let since_ms = arrivals.get(seen).map_or(0, |arrival| arrival.at_ms);
     Ok((!late.is_empty()).then(|| Mismatch {
         what: "none_within".to_owned(),
-        expected: format!(
-            "no matching webhook delivered from {}",
-            crate::scenario::Duration::from_millis(since_ms)
+        expected: "no matching webhook delivered in the window".to_owned(),
+        actual: format!(
+            "{} (the first arrival in the window at {})",
+            describe(&late),
+            seconds(since_ms)
         ),
-        actual: describe(&late),
     }))
+}
+
+fn attempt_count(webhooks: &[Webhook<'_>]) -> usize {
+    webhooks.iter().map(|webhook| webhook.attempts.len()).sum()
+}
+
+/// Scenario time as the report writes it: `155 s`, `0.1 s`.
+fn seconds(millis: u64) -> String {
+    if millis.is_multiple_of(1000) {
+        format!("{} s", millis / 1000)
+    } else {
+        format!("{} s", millis as f64 / 1000.0)
+    }
 }
 
 /// Verifies one attempt's Standard Webhooks headers at its own arrival time.
@@ -281,5 +317,10 @@ fn verify(secret: &str, arrival: &WebhookArrival) -> Result<(), signature::Verif
             headers.append(name, value);
         }
     }
-    signature::verify(secret, &headers, &arrival.body, arrival.clock_ms / SECOND_MS)
+    signature::verify(
+        secret,
+        &headers,
+        &arrival.body,
+        arrival.clock_ms / SECOND_MS,
+    )
 }
