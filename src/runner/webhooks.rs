@@ -324,3 +324,158 @@ fn verify(secret: &str, arrival: &WebhookArrival) -> Result<(), signature::Verif
         arrival.clock_ms / SECOND_MS,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use super::*;
+
+    const SECRET: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const OTHER: &str = "whsec_HxwdHh8AAQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRo=";
+
+    fn arrival(id: &str, at_ms: u64, body: Value, delivered: bool) -> WebhookArrival {
+        let bytes = body.to_string().into_bytes();
+        let clock_ms = 1_800_000_000_000 + at_ms;
+        let headers = signature::headers(SECRET, id, clock_ms / SECOND_MS, &bytes)
+            .unwrap_or_else(|error| panic!("{error}"))
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        WebhookArrival {
+            at_ms,
+            clock_ms,
+            headers,
+            body: Bytes::from(bytes),
+            delivered,
+        }
+    }
+
+    fn step(yaml: &str) -> WebhooksExpect {
+        serde_saphyr::from_str(yaml).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    fn log() -> Vec<WebhookArrival> {
+        vec![
+            arrival(
+                "a",
+                0,
+                json!({"transfer_id": "t", "completed": false}),
+                false,
+            ),
+            arrival(
+                "a",
+                5_000,
+                json!({"transfer_id": "t", "completed": false}),
+                true,
+            ),
+            arrival(
+                "b",
+                5_000,
+                json!({"transfer_id": "t", "error_type": "internal"}),
+                true,
+            ),
+            arrival(
+                "c",
+                5_000,
+                json!({"transfer_id": "t", "completed": true}),
+                true,
+            ),
+            arrival("d", 9_000, json!({"status": "configured"}), false),
+        ]
+    }
+
+    fn mismatches(yaml: &str, secret: Option<&str>) -> Vec<Mismatch> {
+        check(&step(yaml), &log(), &Variables::default(), secret)
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    #[test]
+    fn the_type_is_read_from_the_payload() {
+        assert_eq!(
+            webhook_type(&json!({"completed": true})),
+            WebhookType::Completed
+        );
+        assert_eq!(
+            webhook_type(&json!({"completed": false})),
+            WebhookType::Data
+        );
+        assert_eq!(
+            webhook_type(&json!({"error_type": "internal", "completed": true})),
+            WebhookType::Error
+        );
+        assert_eq!(
+            webhook_type(&json!({"status": "configured"})),
+            WebhookType::Configuration
+        );
+    }
+
+    #[test]
+    fn each_webhook_counts_once_and_only_delivered_ones_count() {
+        assert!(
+            mismatches(
+                "{receiver: r, count: 3, order: [data, error, completed]}",
+                None
+            )
+            .is_empty()
+        );
+        assert!(mismatches("{receiver: r, type: configuration, count: 0}", None).is_empty());
+        let wrong = mismatches("{receiver: r, order: [error, data, completed]}", None);
+        assert_eq!(wrong.len(), 1);
+        assert_eq!(wrong[0].actual, "[data, error, completed]");
+        let missing = mismatches("{receiver: r, type: configuration}", None);
+        assert_eq!(missing[0].expected, "at least 1");
+    }
+
+    #[test]
+    fn attempts_count_every_arrival_of_one_webhook_id() {
+        assert!(mismatches("{receiver: r, type: data, attempts: 2}", None).is_empty());
+        assert!(
+            mismatches(
+                "{receiver: r, type: configuration, attempts: 1, count: 0}",
+                None
+            )
+            .is_empty()
+        );
+        let wrong = mismatches("{receiver: r, type: data, attempts: 3}", None);
+        assert_eq!(wrong[0].actual, "2 at [0 s, 5 s]");
+    }
+
+    #[test]
+    fn signatures_verify_with_the_right_secret_only() {
+        assert!(mismatches("{receiver: r, signed: true}", Some(SECRET)).is_empty());
+        let wrong = mismatches("{receiver: r, signed: true}", Some(OTHER));
+        // Two attempts of `a`, one of `b`, one of `c`: each fails with the other secret.
+        assert_eq!(wrong.len(), 4);
+        assert!(
+            wrong[0].actual.contains("no `v1` signature matches"),
+            "{}",
+            wrong[0].actual
+        );
+    }
+
+    #[test]
+    fn none_within_sees_only_deliveries_after_its_start() {
+        let arrivals = log();
+        let expect = step("{receiver: r, none_within: 1m}");
+        let variables = Variables::default();
+        assert_eq!(
+            delivered_after(&expect, &arrivals, &variables, 5).ok(),
+            Some(None)
+        );
+        let late = delivered_after(&expect, &arrivals, &variables, 2)
+            .ok()
+            .flatten()
+            .map(|mismatch| mismatch.actual);
+        assert_eq!(
+            late.as_deref(),
+            Some("2: [error at 5 s, completed at 5 s] (the first arrival in the window at 5 s)")
+        );
+    }
+}
