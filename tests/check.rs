@@ -211,23 +211,79 @@ fn a_failing_scenario_shows_expected_against_actual_the_trace_and_the_replay_com
     );
 }
 
+/// A scenario whose session sends its configuration webhook to `hooks`, then runs `expect`.
+fn webhook_scenario(expect: &str) -> String {
+    format!(
+        "name: hooks\nrequirements: [WEBHOOK-4]\nspan: 1h\nkeys: [main]\nproviders:\n  hub: {{provider: hubspot}}\n\
+         receivers:\n  hooks:\n    - {{until: 1m, respond: {{status: 503}}}}\n    - respond: {{status: 200}}\nsteps:\n\
+         \x20 - request:\n      method: POST\n      path: /api/push/initiate\n\
+         \x20     body: {{schema: [{{endgrate_type: crm-contact}}], configuration_webhook: {{endpoint: \"{{{{receivers.hooks.url}}}}\", metadata: {{m: 1}}}}}}\n\
+         \x20     capture: {{session_id: /session_id}}\n\
+         \x20 - request:\n      method: POST\n      path: /api/test_helpers/session/configure\n\
+         \x20     body: {{session_id: \"{{{{session_id}}}}\", provider: hubspot, provider_base_url: \"{{{{providers.hub.base_url}}}}\",\
+         \x20 credentials: {{refresh_token: \"{{{{providers.hub.refresh_token}}}}\", client_id: \"{{{{providers.hub.client_id}}}}\", client_secret: \"{{{{providers.hub.client_secret}}}}\"}}}}\n\
+         \x20     expect: {{status: 200}}\n{expect}"
+    )
+}
+
 #[test]
-fn a_scenario_with_webhook_expectations_is_skipped_not_failed() {
-    let dir = scratch("webhooks");
+fn a_webhook_expectation_passes_when_the_receiver_got_the_webhook() {
+    let dir = scratch("webhooks-pass");
     std::fs::write(
         dir.join("hooks.yaml"),
-        "name: hooks\nrequirements: [SESSION-1]\nspan: 10m\nkeys: [main]\nreceivers:\n  hooks:\n    - respond: {status: 200}\nsteps:\n  - webhooks_expect: {receiver: hooks, count: 0}\n",
+        webhook_scenario(
+            "  - webhooks_expect: {receiver: hooks, none_within: 1m}\n\
+             \x20 - webhooks_expect: {receiver: hooks, type: configuration, payload: {session_id: \"{{session_id}}\", metadata: {m: 1}}, count: 1, attempts: 4, signed: true, within: 2m}\n",
+        ),
     )
     .expect("write");
     let run = transfersim(&["check", "--scenarios", dir.to_str().unwrap_or("")]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("webhooks are not built yet"),
+        run.stdout.contains("1 passed, 0 failed, 0 skipped"),
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn a_failed_webhook_expectation_shows_expected_against_actual() {
+    let dir = scratch("webhooks-fail");
+    // The receiver fails for a minute, so within 30 s nothing is delivered: count 1 fails.
+    std::fs::write(
+        dir.join("hooks.yaml"),
+        webhook_scenario(
+            "  - webhooks_expect: {receiver: hooks, type: configuration, count: 1, within: 30s}\n",
+        ),
+    )
+    .expect("write");
+    let run = transfersim(&["check", "--scenarios", dir.to_str().unwrap_or("")]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("0 passed, 0 failed, 1 skipped"),
+        run.stdout.contains("steps[2] (webhooks_expect)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("within 30s"), "{}", run.stdout);
+    assert!(run.stdout.contains("expected: 1"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("actual:   0 (2 undelivered attempts of matching webhooks)"),
+        "{}",
+        run.stdout
+    );
+
+    // A wrong `order` and a `none_within` that sees a delivery fail too, with what came.
+    std::fs::write(
+        dir.join("hooks.yaml"),
+        webhook_scenario("  - webhooks_expect: {receiver: hooks, none_within: 5m}\n"),
+    )
+    .expect("write");
+    let run = transfersim(&["check", "--scenarios", dir.to_str().unwrap_or("")]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("none_within"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("1: [configuration at 155 s]"),
         "{}",
         run.stdout
     );

@@ -131,7 +131,8 @@ impl Default for HttpOptions {
 pub struct ConnectionKiller(Arc<Notify>);
 
 impl ConnectionKiller {
-    fn kill(&self) {
+    /// Closes the connection without an answer (the handler should then never complete).
+    pub fn kill(&self) {
         self.0.notify_one();
     }
 }

@@ -21,12 +21,15 @@ use super::expect::{self, Mismatch};
 use super::generate;
 use super::target::{Answer, ApiRequest, CallId, Target, TargetError};
 use super::template::Variables;
-use crate::scenario::{Method, Poll, Request, Scenario, Step};
+use super::webhooks;
+use crate::scenario::{Method, Poll, Request, Scenario, Step, WebhooksExpect};
 
 /// The most attempts one `poll` makes, whatever its deadline and interval.
 pub const POLL_ATTEMPTS_MAX: u64 = 10_000;
 /// The most turns of the scheduler in one `concurrently` (or the top level).
 pub const SCHEDULER_TURNS_MAX: u64 = 1_000_000;
+/// The most checks one `webhooks_expect … within` makes beyond its first.
+pub const WATCH_CHECKS_MAX: u64 = 600;
 
 /// Why a scenario did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +86,8 @@ pub struct Execution<'a> {
     accounts: BTreeMap<String, Account>,
     sent_at: BTreeMap<String, u64>,
     span_ms: u64,
+    /// Webhook secrets by key name, asked for once.
+    secrets: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Execution<'_> {
@@ -117,6 +122,17 @@ enum State<'a> {
         first_ms: u64,
         attempts: u64,
     },
+    /// A `webhooks_expect` with `within`: checked again at `until_ms`, failed at `deadline_ms`.
+    WatchWebhooks {
+        until_ms: u64,
+        deadline_ms: u64,
+    },
+    /// A `webhooks_expect` with `none_within`: judged at `until_ms`, on deliveries after the
+    /// first `seen` arrivals.
+    QuietWebhooks {
+        until_ms: u64,
+        seen: usize,
+    },
     /// A `concurrently` step: its lists run side by side until all are done.
     Children(Vec<Branch<'a>>),
     Done,
@@ -144,7 +160,10 @@ impl Branch<'_> {
     /// The earliest scenario time this branch or a child sleeps until.
     fn wake_time(&self) -> Option<u64> {
         match &self.state {
-            State::SleepAdvance { until_ms } | State::SleepPoll { until_ms, .. } => Some(*until_ms),
+            State::SleepAdvance { until_ms }
+            | State::SleepPoll { until_ms, .. }
+            | State::WatchWebhooks { until_ms, .. }
+            | State::QuietWebhooks { until_ms, .. } => Some(*until_ms),
             State::Children(children) => children.iter().filter_map(Branch::wake_time).min(),
             _ => None,
         }
@@ -214,6 +233,7 @@ impl<'a> Execution<'a> {
             accounts,
             sent_at: BTreeMap::new(),
             span_ms: scenario.span.as_millis(),
+            secrets: BTreeMap::new(),
         })
     }
 
@@ -381,8 +401,37 @@ impl<'a> Execution<'a> {
                     }
                     branch.next += 1;
                 }
-                Step::WebhooksExpect(_) => {
-                    return Err(Stop::Skipped("webhooks are not built yet".to_owned()));
+                Step::WebhooksExpect(check) => {
+                    let now = self.target.elapsed_ms();
+                    if let Some(quiet) = check.none_within {
+                        self.target
+                            .advance(0)
+                            .map_err(|error| target_stop(&name, error))?;
+                        let seen = self
+                            .target
+                            .webhook_arrivals(&check.receiver)
+                            .map_err(|error| target_stop(&name, error))?
+                            .len();
+                        branch.state = State::QuietWebhooks {
+                            until_ms: now.saturating_add(quiet.as_millis()),
+                            seen,
+                        };
+                    } else {
+                        let mismatches = self.webhooks_check(&name, check)?;
+                        if mismatches.is_empty() {
+                            branch.next += 1;
+                        } else if let Some(within) = check.within {
+                            let deadline_ms = now.saturating_add(within.as_millis());
+                            branch.state = State::WatchWebhooks {
+                                until_ms: now
+                                    .saturating_add(watch_step_ms(within.as_millis()))
+                                    .min(deadline_ms),
+                                deadline_ms,
+                            };
+                        } else {
+                            return Err(webhooks_failure(&name, check, mismatches));
+                        }
+                    }
                 }
                 Step::Invariants(names) => {
                     self.invariants(&name, names.as_deref())?;
@@ -510,6 +559,63 @@ impl<'a> Execution<'a> {
                     attempts: attempts + 1,
                 };
             }
+            State::WatchWebhooks {
+                until_ms,
+                deadline_ms,
+            } if until_ms <= now => {
+                let steps = branch.steps;
+                let Some(Step::WebhooksExpect(check)) = steps.get(branch.next) else {
+                    return Err(Failure::at(&name, "internal: not a webhooks_expect step"));
+                };
+                let mismatches = self.webhooks_check(&name, check)?;
+                if mismatches.is_empty() {
+                    branch.next += 1;
+                    branch.state = State::Ready;
+                } else if now >= deadline_ms {
+                    let within = check
+                        .within
+                        .map(|within| within.to_string())
+                        .unwrap_or_default();
+                    return Err(Failure::mismatched(
+                        &name,
+                        format!(
+                            "the webhooks of receiver `{}` were not as expected within {within}",
+                            check.receiver
+                        ),
+                        mismatches,
+                    ));
+                } else {
+                    let step = check
+                        .within
+                        .map_or(0, |within| watch_step_ms(within.as_millis()));
+                    branch.state = State::WatchWebhooks {
+                        until_ms: now.saturating_add(step).min(deadline_ms),
+                        deadline_ms,
+                    };
+                }
+            }
+            State::QuietWebhooks { until_ms, seen } if until_ms <= now => {
+                let steps = branch.steps;
+                let Some(Step::WebhooksExpect(check)) = steps.get(branch.next) else {
+                    return Err(Failure::at(&name, "internal: not a webhooks_expect step"));
+                };
+                let mut mismatches = self.webhooks_check(&name, check)?;
+                let arrivals = self
+                    .target
+                    .webhook_arrivals(&check.receiver)
+                    .map_err(|error| target_stop(&name, error))?;
+                if let Some(late) =
+                    webhooks::delivered_after(check, &arrivals, &self.variables, seen)
+                        .map_err(|message| Failure::at(&name, message))?
+                {
+                    mismatches.insert(0, late);
+                }
+                if !mismatches.is_empty() {
+                    return Err(webhooks_failure(&name, check, mismatches));
+                }
+                branch.next += 1;
+                branch.state = State::Ready;
+            }
             State::SleepAdvance { until_ms } if until_ms <= now => {
                 branch.next += 1;
                 branch.state = State::Ready;
@@ -547,6 +653,84 @@ impl<'a> Execution<'a> {
             attempts,
         };
         self.wake(branch, sent_ms)
+    }
+
+    /// Settles what is due, reads the receiver's log (and the key's secret when `signed`), and
+    /// judges the step's fields other than `within` and `none_within`.
+    fn webhooks_check(
+        &mut self,
+        name: &str,
+        check: &WebhooksExpect,
+    ) -> Result<Vec<Mismatch>, Stop> {
+        self.target
+            .advance(0)
+            .map_err(|error| target_stop(name, error))?;
+        let secret = if check.signed {
+            Some(self.webhook_secret(name, check.key.as_ref())?)
+        } else {
+            None
+        };
+        let arrivals = self
+            .target
+            .webhook_arrivals(&check.receiver)
+            .map_err(|error| target_stop(name, error))?;
+        webhooks::check(check, &arrivals, &self.variables, secret.as_deref())
+            .map_err(|message| Failure::at(name, message))
+    }
+
+    /// The webhook secret of a key, from `POST /api/test_helpers/webhook_secret` (asked once per
+    /// key and scenario).
+    fn webhook_secret(&mut self, name: &str, key_name: Option<&String>) -> Result<String, Stop> {
+        let Some(key_name) = key_name.or_else(|| self.scenario.keys.first()).cloned() else {
+            return Err(Failure::at(name, "`signed` needs a key in `keys`"));
+        };
+        if let Some(secret) = self.secrets.get(&key_name) {
+            return Ok(secret.clone());
+        }
+        let key = self
+            .keys
+            .get(&key_name)
+            .ok_or_else(|| Failure::at(name, format!("key `{key_name}` is not declared")))?
+            .clone();
+        let call = self
+            .target
+            .send(ApiRequest {
+                method: "POST",
+                path_and_query: "/api/test_helpers/webhook_secret".to_owned(),
+                headers: vec![
+                    ("Authorization".to_owned(), format!("Bearer {key}")),
+                    ("Content-Type".to_owned(), "application/json".to_owned()),
+                ],
+                body: Some(Bytes::from_static(b"{}")),
+            })
+            .map_err(|error| target_stop(name, error))?;
+        let now = self.target.elapsed_ms();
+        self.target
+            .wait_for_answer(&[call], now)
+            .map_err(|error| target_stop(name, error))?;
+        let answer = self.target.answer(call).ok_or_else(|| {
+            Failure::at(name, "POST /api/test_helpers/webhook_secret did not answer")
+        })?;
+        if answer.status == 404 {
+            return Err(Stop::Skipped(
+                "the target has no webhook_secret test helper (404)".to_owned(),
+            ));
+        }
+        let secret = answer.json()["secret"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Failure::at(
+                    name,
+                    format!(
+                        "POST /api/test_helpers/webhook_secret answered {} {}",
+                        answer.status,
+                        expect::shorten(&String::from_utf8_lossy(&answer.body), 300)
+                    ),
+                )
+            })?;
+        self.secrets.insert(key_name, secret.clone());
+        Ok(secret)
     }
 
     /// Fills in a request's templates and sends it.
@@ -678,13 +862,20 @@ impl<'a> Execution<'a> {
     }
 }
 
-/// Whether any step, nested ones included, is a `webhooks_expect`.
-pub fn uses_webhooks(steps: &[Step]) -> bool {
-    steps.iter().any(|step| match step {
-        Step::WebhooksExpect(_) => true,
-        Step::Concurrently(lists) => lists.iter().any(|list| uses_webhooks(list)),
-        _ => false,
-    })
+/// How far a `within` wait moves time between checks: 1 s, or a 600th of a longer wait.
+fn watch_step_ms(within_ms: u64) -> u64 {
+    (within_ms / WATCH_CHECKS_MAX).max(1_000)
+}
+
+fn webhooks_failure(name: &str, check: &WebhooksExpect, mismatches: Vec<Mismatch>) -> Stop {
+    Failure::mismatched(
+        name,
+        format!(
+            "the webhooks of receiver `{}` are not as expected",
+            check.receiver
+        ),
+        mismatches,
+    )
 }
 
 fn method_name(method: Method) -> &'static str {

@@ -6,6 +6,13 @@
 //!   under `/hubspot`, salesforce under `/salesforce`), advertised as `--advertise`; every
 //!   scenario creates fresh accounts. On a virtual-clock target each mock request reads the
 //!   target's `GET /api/test_helpers/clock`, so windows and token lifetimes pass on its time.
+//! - Receivers: the scenario's webhook receivers are served on the same address, one route per
+//!   receiver under `/receivers/GENERATION/NAME` (the generation counts scenarios, so a late
+//!   retry for an earlier scenario is answered 200 and not logged). Each delivery is judged at the target's time (its clock
+//!   helper on a virtual clock, else wall time since the start) against the scenario's rules,
+//!   logged, and answered: a status after its `delay` (slept at most [`RECEIVER_SLEEP_MAX`]), or,
+//!   for `down` and for a delay past the 10 s window, the connection closed without an answer
+//!   (the sender's failure at once, rather than after 10 s of wall time).
 //! - Time: on a virtual clock the runner moves time with `advance` (waiting for an open call in
 //!   steps of one second, so an answer's time is known to the step) and aligns each scenario's
 //!   start on a whole second, so the `Date` header places answers exactly; on a wall clock it
@@ -13,6 +20,7 @@
 //!
 //! **Boundary:** the target never judges answers; it only sends, times and reports them.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,8 +33,10 @@ use transfersim_mock_providers::{Hubspot, Millis, Mock, Salesforce};
 use transfersim_sim::time::parse_rfc3339;
 use transfersim_sim::world::World;
 
-use super::target::{Answer, ApiRequest, CallId, Clock, Providers, StartPlan, Target, TargetError};
-use crate::scenario::{ProviderKind, Receiver};
+use super::target::{
+    Answer, ApiRequest, CallId, Clock, Providers, StartPlan, Target, TargetError, WebhookArrival,
+};
+use crate::scenario::{ProviderKind, Receiver, Respond};
 
 /// The tag of scenarios that depend on simulated provider latency.
 pub const IN_MEMORY_ONLY_TAG: &str = "in-memory-only";
@@ -40,6 +50,12 @@ const ANSWER_GRACE: Duration = Duration::from_millis(300);
 const STEP_GRACE: Duration = Duration::from_millis(10);
 /// The most steps one wait makes on a virtual clock.
 const WAIT_STEPS_MAX: u64 = 1_000_000;
+
+/// The longest a receiver really sleeps before answering with a `delay` (a delay past the 10 s
+/// webhook window closes the connection instead).
+pub const RECEIVER_SLEEP_MAX: Duration = Duration::from_secs(1);
+/// The largest webhook body a receiver reads.
+const RECEIVER_BODY_MAX: usize = 16 * 1024 * 1024;
 
 /// How sessions get configured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -78,8 +94,19 @@ struct TimeState {
     window: (Millis, Millis),
 }
 
+/// The current scenario's receivers: their rules and what arrived.
+#[derive(Debug, Default)]
+struct Receivers {
+    /// Counts scenarios, so that a late retry meant for an earlier scenario's receiver (its URL
+    /// carries its generation) is answered 200 and not logged.
+    generation: u64,
+    rules: BTreeMap<String, Receiver>,
+    arrivals: BTreeMap<String, Vec<WebhookArrival>>,
+}
+
 struct Shared {
     base_url: String,
+    receivers: Mutex<Receivers>,
     helper_key: String,
     client: reqwest::Client,
     time: Mutex<TimeState>,
@@ -143,6 +170,7 @@ impl HttpTarget {
         };
         let shared = Arc::new(Shared {
             base_url,
+            receivers: Mutex::new(Receivers::default()),
             helper_key,
             client,
             time: Mutex::new(TimeState {
@@ -197,7 +225,11 @@ impl HttpTarget {
         };
         let app = axum::Router::new()
             .nest_service("/hubspot", router(hubspot.clone(), mock_clock.clone()))
-            .nest_service("/salesforce", router(salesforce.clone(), mock_clock));
+            .nest_service("/salesforce", router(salesforce.clone(), mock_clock))
+            .route(
+                "/receivers/{generation}/{name}",
+                axum::routing::any(receive_webhook).with_state(shared.clone()),
+            );
         runtime.spawn(serve_router(listener, app));
         Ok(Self {
             runtime,
@@ -409,7 +441,134 @@ async fn send_call(shared: Arc<Shared>, index: usize, request: ApiRequest) {
     shared.answered.fetch_add(1, Ordering::SeqCst);
 }
 
+/// One delivery to a receiver: judged at the target's time against the scenario's rules,
+/// logged, then answered (or the connection closed, for `down` and delays past 10 s).
+async fn receive_webhook(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    axum::extract::Path((generation, name)): axum::extract::Path<(u64, String)>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let (parts, body) = request.into_parts();
+    let killer = parts
+        .extensions
+        .get::<transfersim_mock_providers::http::ConnectionKiller>()
+        .cloned();
+    let Ok(body) = axum::body::to_bytes(body, RECEIVER_BODY_MAX).await else {
+        return (
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "webhook body too large",
+        )
+            .into_response();
+    };
+    let (at_ms, clock_ms) = shared.receiver_time().await;
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let answer = {
+        let mut receivers = shared
+            .receivers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if generation != receivers.generation {
+            return http::StatusCode::OK.into_response();
+        }
+        let Some(receiver) = receivers.rules.get(&name) else {
+            return (
+                http::StatusCode::NOT_FOUND,
+                format!("no receiver `{name}` in this scenario"),
+            )
+                .into_response();
+        };
+        let answer = receiver_answer(receiver, at_ms);
+        let delivered = match answer {
+            Some((status, delay_ms)) => {
+                (200..300).contains(&status)
+                    && delay_ms <= transfersim_sim::webhook::outbox::DELIVERY_TIMEOUT_MS
+            }
+            None => false,
+        };
+        receivers
+            .arrivals
+            .entry(name)
+            .or_default()
+            .push(WebhookArrival {
+                at_ms,
+                clock_ms,
+                headers,
+                body,
+                delivered,
+            });
+        answer
+    };
+    match answer {
+        Some((status, delay_ms))
+            if delay_ms <= transfersim_sim::webhook::outbox::DELIVERY_TIMEOUT_MS =>
+        {
+            let sleep = Duration::from_millis(delay_ms).min(RECEIVER_SLEEP_MAX);
+            if !sleep.is_zero() {
+                tokio::time::sleep(sleep).await;
+            }
+            let status = http::StatusCode::from_u16(status)
+                .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+            status.into_response()
+        }
+        _ => match killer {
+            Some(killer) => {
+                killer.kill();
+                std::future::pending::<()>().await;
+                http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+            }
+            None => http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        },
+    }
+}
+
+/// What a receiver answers at scenario time `at_ms`: `Some((status, delay))`, or `None` for no
+/// connection. The first rule whose window holds answers; none answers 200 at once.
+fn receiver_answer(receiver: &Receiver, at_ms: Millis) -> Option<(u16, Millis)> {
+    let rules = match receiver {
+        Receiver::Down(_) => return None,
+        Receiver::Rules(rules) => rules,
+    };
+    let rule = rules.iter().find(|rule| {
+        rule.from.is_none_or(|from| from.as_millis() <= at_ms)
+            && rule.until.is_none_or(|until| at_ms < until.as_millis())
+    });
+    match rule.map(|rule| &rule.respond) {
+        None => Some((200, 0)),
+        Some(Respond::Down(_)) => None,
+        Some(Respond::Answer(answer)) => Some((
+            answer.status,
+            answer.delay.map_or(0, |delay| delay.as_millis()),
+        )),
+    }
+}
+
 impl Shared {
+    /// Scenario time and the target's clock for a delivery arriving now: the target's clock
+    /// helper on a virtual clock (the instant being processed mid-advance), else wall time.
+    async fn receiver_time(&self) -> (Millis, Millis) {
+        if !self.virtual_clock {
+            return (self.answer_time(None), crate::serve::system_now_ms());
+        }
+        let read = read_clock(&self.client, &self.base_url, &self.helper_key).await;
+        let mut time = self.time.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = match read {
+            Ok(Some((_, now))) => now,
+            _ => time.now_ms,
+        };
+        time.now_ms = time.now_ms.max(now);
+        (now.saturating_sub(time.epoch_ms), now)
+    }
+
     /// Scenario time of an answer arriving now: on a virtual clock its `Date` placed inside the
     /// window of the advance in progress; on a wall clock the time since the start.
     fn answer_time(&self, date_ms: Option<Millis>) -> Millis {
@@ -457,6 +616,18 @@ impl Target for HttpTarget {
     fn start(&mut self, plan: StartPlan) -> Result<(), TargetError> {
         self.seed = plan.seed;
         self.keys_used = 0;
+        {
+            let mut receivers = self
+                .shared
+                .receivers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let generation = receivers.generation + 1;
+            *receivers = Receivers {
+                generation,
+                ..Receivers::default()
+            };
+        }
         self.shared
             .calls
             .lock()
@@ -523,8 +694,30 @@ impl Target for HttpTarget {
         })
     }
 
-    fn receiver_url(&mut self, name: &str, _receiver: &Receiver) -> Result<String, TargetError> {
-        Ok(format!("{}/receivers/{name}", self.providers_url))
+    fn receiver_url(&mut self, name: &str, receiver: &Receiver) -> Result<String, TargetError> {
+        let mut receivers = self
+            .shared
+            .receivers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        receivers.rules.insert(name.to_owned(), receiver.clone());
+        receivers.arrivals.insert(name.to_owned(), Vec::new());
+        Ok(format!(
+            "{}/receivers/{}/{name}",
+            self.providers_url, receivers.generation
+        ))
+    }
+
+    fn webhook_arrivals(&self, name: &str) -> Result<Vec<WebhookArrival>, TargetError> {
+        let receivers = self
+            .shared
+            .receivers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !receivers.rules.contains_key(name) {
+            return Err(failed(format!("receiver `{name}` is not set up")));
+        }
+        Ok(receivers.arrivals.get(name).cloned().unwrap_or_default())
     }
 
     fn providers(&mut self) -> &mut dyn Providers {

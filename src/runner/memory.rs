@@ -3,6 +3,8 @@
 //!
 //! **Invariant:** nothing here reads the wall clock; the same seed gives the same trace.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use transfersim_mock_providers::{Millis, Mock};
 use transfersim_sim::engine::EngineConfig;
@@ -10,7 +12,9 @@ use transfersim_sim::world::{
     CallHandle, HUBSPOT_BASE_URL, SALESFORCE_BASE_URL, World, WorldConfig,
 };
 
-use super::target::{Answer, ApiRequest, CallId, Clock, Providers, StartPlan, Target, TargetError};
+use super::target::{
+    Answer, ApiRequest, CallId, Clock, Providers, StartPlan, Target, TargetError, WebhookArrival,
+};
 use crate::scenario::{ProviderKind, Receiver, Respond};
 use transfersim_sim::webhook::receiver::{
     Receiver as SimReceiver, ReceiverRule as SimRule, Respond as SimRespond,
@@ -25,6 +29,8 @@ pub struct MemoryTarget {
     world: World,
     /// The world's handles, indexed by [`CallId`].
     calls: Vec<CallHandle>,
+    /// The scenario's receivers: name to the URL the world hosts it at.
+    receivers: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for MemoryTarget {
@@ -48,6 +54,7 @@ impl MemoryTarget {
             engine,
             world,
             calls: Vec::new(),
+            receivers: BTreeMap::new(),
         }
     }
 }
@@ -87,6 +94,7 @@ impl Target for MemoryTarget {
             engine: self.engine.clone(),
         });
         self.calls.clear();
+        self.receivers.clear();
         Ok(())
     }
 
@@ -99,7 +107,41 @@ impl Target for MemoryTarget {
         let start = self.world.now() - self.world.elapsed_ms();
         self.world
             .host_receiver(&url, sim_receiver(receiver, start));
+        self.receivers.insert(name.to_owned(), url.clone());
         Ok(url)
+    }
+
+    fn webhook_arrivals(&self, name: &str) -> Result<Vec<WebhookArrival>, TargetError> {
+        let start = self.world.now() - self.world.elapsed_ms();
+        let Some(receiver) = self
+            .receivers
+            .get(name)
+            .and_then(|url| self.world.receiver(url))
+        else {
+            return Err(TargetError::Failed(format!(
+                "receiver `{name}` is not hosted in this world"
+            )));
+        };
+        Ok(receiver
+            .log()
+            .iter()
+            .map(|arrival| WebhookArrival {
+                at_ms: arrival.at.saturating_sub(start),
+                clock_ms: arrival.at,
+                headers: arrival
+                    .headers
+                    .iter()
+                    .map(|(name, value)| {
+                        (
+                            name.as_str().to_owned(),
+                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body: arrival.body.clone(),
+                delivered: arrival.is_delivered(),
+            })
+            .collect())
     }
 
     fn providers(&mut self) -> &mut dyn Providers {

@@ -24,6 +24,7 @@ pub mod memory;
 pub mod suite;
 pub mod target;
 pub mod template;
+pub mod webhooks;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -184,9 +185,6 @@ pub fn run_one(
 }
 
 fn run_steps(target: &mut dyn Target, scenario: &Scenario, seed: u64) -> Result<(), Stop> {
-    if execute::uses_webhooks(&scenario.steps) {
-        return Err(Stop::Skipped("webhooks are not built yet".to_owned()));
-    }
     target.supports(&scenario.tags).map_err(Stop::Skipped)?;
     let epoch_ms = match &scenario.epoch {
         Some(text) => parse_rfc3339(text).ok_or_else(|| {

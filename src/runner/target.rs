@@ -93,6 +93,32 @@ impl Answer {
     }
 }
 
+/// One delivery attempt a webhook receiver got, as `webhooks_expect` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookArrival {
+    /// Scenario time (since the scenario's start) when it arrived.
+    pub at_ms: Millis,
+    /// The target's clock when it arrived, in milliseconds since the Unix epoch (a signature's
+    /// freshness is judged on it).
+    pub clock_ms: Millis,
+    /// Header names lowercased, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The exact body bytes.
+    pub body: Bytes,
+    /// Whether the sender counted it delivered: the receiver answered a 2xx within 10 s.
+    pub delivered: bool,
+}
+
+impl WebhookArrival {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
 /// What checks a scenario: a service behind the API of CONTRACT.md, with a clock the runner can
 /// move and mock providers the runner controls. One target runs one scenario at a time;
 /// [`Target::start`] gives it a fresh world (in memory) or fresh accounts and keys (over HTTP).
@@ -115,6 +141,10 @@ pub trait Target {
 
     /// The URL of a webhook receiver with this behaviour, for `{{receivers.NAME.url}}`.
     fn receiver_url(&mut self, name: &str, receiver: &Receiver) -> Result<String, TargetError>;
+
+    /// Every delivery attempt the receiver named `name` got so far, in arrival order (refused
+    /// and failed ones included).
+    fn webhook_arrivals(&self, name: &str) -> Result<Vec<WebhookArrival>, TargetError>;
 
     /// The mock providers this target's scenarios use.
     fn providers(&mut self) -> &mut dyn Providers;

@@ -652,10 +652,18 @@ pub struct WebhooksExpect {
     /// The types of the considered webhooks, in the order they were delivered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order: Vec<WebhookType>,
-    /// `true`: every considered webhook carries a valid Standard Webhooks signature for the
-    /// key's secret.
+    /// Every webhook of `type` matching `payload` that reached the receiver (delivered or not)
+    /// arrived in exactly this many attempts, all with the same `webhook-id` and body bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u64>,
+    /// `true`: every attempt of the considered webhooks carries a valid Standard Webhooks
+    /// signature for the secret of `key`, fresh at its arrival.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub signed: bool,
+    /// Whose secret `signed` checks against (the key that owns the session); absent means the
+    /// first in `keys`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// Wait up to this much scenario time for the expectation to hold (advancing a virtual clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<Duration>,

@@ -339,6 +339,27 @@ impl Checker<'_> {
                 if let Some(none_within) = expect.none_within {
                     self.positive(&format!("{here}.none_within"), none_within)?;
                 }
+                if expect.within.is_some() && expect.none_within.is_some() {
+                    return Err(self.refuse(here, "give `within` or `none_within`, not both"));
+                }
+                if expect.attempts == Some(0) {
+                    return Err(self.refuse(here, "`attempts` is at least 1"));
+                }
+                match &expect.key {
+                    Some(key) if !self.scenario.keys.iter().any(|declared| declared == key) => {
+                        return Err(self.refuse(
+                            here,
+                            format!(
+                                "key `{key}` is not declared in `keys` (declared: {:?})",
+                                self.scenario.keys
+                            ),
+                        ));
+                    }
+                    None if expect.signed && self.scenario.keys.is_empty() => {
+                        return Err(self.refuse(here, "`signed` needs a key in `keys`"));
+                    }
+                    _ => {}
+                }
                 Ok(())
             }
         }
