@@ -2,8 +2,10 @@
 //! trace, shrunk scenarios round-trip through YAML and `check`, and (mutation builds) the fuzzer
 //! catches each deliberate engine bug and shrinks it to a short scenario.
 
+use std::collections::BTreeSet;
 use std::process::Command;
 
+use transfersim::fuzz::workload::ReceiverPlan;
 use transfersim::fuzz::{self, FuzzConfig};
 use transfersim_sim::engine::EngineConfig;
 
@@ -100,10 +102,19 @@ fn a_generated_scenario_round_trips_through_yaml_and_passes_check() {
     let dir =
         std::env::temp_dir().join(format!("transfersim-fuzz-roundtrip-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let workload = fuzz::workload_for(3);
-    let scenario = workload.to_scenario("ignored", 3);
+    // A seed whose sessions send webhooks, so the file carries receivers and their URLs.
+    let seed = (0..100)
+        .find(|&seed| {
+            fuzz::workload_for(seed)
+                .sessions
+                .iter()
+                .any(|session| session.receiver.is_some())
+        })
+        .expect("some workload sends webhooks");
+    let workload = fuzz::workload_for(seed);
+    let scenario = workload.to_scenario("ignored", seed);
     let shrunk = fuzz::shrink::Shrunk {
-        seed: 3,
+        seed,
         invariant: "example".to_owned(),
         workload,
         steps: scenario.steps.len(),
@@ -114,6 +125,9 @@ fn a_generated_scenario_round_trips_through_yaml_and_passes_check() {
     let text = std::fs::read_to_string(&path).expect("readable");
     assert!(text.contains("- invariants:"), "{text}");
     assert!(text.contains("in-memory-only"), "{text}");
+    assert!(text.contains("receivers:"), "{text}");
+    assert!(text.contains("completed_webhook:"), "{text}");
+    assert!(text.contains("{{receivers.r"), "{text}");
     let output = Command::new(env!("CARGO_BIN_EXE_transfersim"))
         .args(["check", "--scenarios"])
         .arg(&dir)
@@ -125,13 +139,70 @@ fn a_generated_scenario_round_trips_through_yaml_and_passes_check() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn workloads_have_every_kind_of_receiver_both_delivery_modes_and_round_trip() {
+    let mut kinds = BTreeSet::new();
+    let mut modes = BTreeSet::new();
+    for seed in 0..100 {
+        let workload = fuzz::workload_for(seed);
+        for receiver in &workload.receivers {
+            kinds.insert(match receiver {
+                ReceiverPlan::Fast { delay_ms } => {
+                    assert!(*delay_ms <= 10_000, "seed {seed}: {receiver:?}");
+                    "fast"
+                }
+                ReceiverPlan::Slow { delay_ms, .. } => {
+                    assert!(*delay_ms > 10_000, "seed {seed}: {receiver:?}");
+                    "slow"
+                }
+                ReceiverPlan::Failing { status, .. } => {
+                    assert!((500..600).contains(status), "seed {seed}: {receiver:?}");
+                    "failing"
+                }
+                ReceiverPlan::Down { window } => {
+                    assert!(window.length_ms > 0, "seed {seed}: {receiver:?}");
+                    "down"
+                }
+            });
+        }
+        for session in &workload.sessions {
+            if session.receiver.is_some() {
+                modes.insert(session.webhook_concurrency);
+            }
+        }
+        let scenario = workload.to_scenario(&format!("fuzz seed {seed}"), seed);
+        assert_eq!(scenario.receivers.len(), workload.receivers.len());
+        let shrunk = fuzz::shrink::Shrunk {
+            seed,
+            invariant: "example".to_owned(),
+            steps: scenario.steps.len(),
+            workload,
+            scenario: scenario.clone(),
+            path: None,
+        };
+        let text = fuzz::shrink::to_yaml(&shrunk, None).expect("serialises");
+        let parsed = transfersim::scenario::parse("generated.yaml", &text)
+            .unwrap_or_else(|error| panic!("seed {seed} does not parse back: {error}\n{text}"));
+        assert_eq!(parsed, scenario, "seed {seed} does not round-trip:\n{text}");
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["down", "failing", "fast", "slow"]
+    );
+    assert_eq!(modes.into_iter().collect::<Vec<_>>(), [false, true]);
+}
+
 /// The proof that the fuzzer finds bugs: each mutation is caught within 200 seeds and shrunk
 /// to a scenario of at most 10 steps that fails on the mutated build and passes on the real one.
 #[cfg(feature = "mutations")]
 mod mutations {
     use std::process::Command;
 
+    use transfersim::fuzz::workload::{
+        AccountPlan, Op, ReceiverPlan, SessionPlan, Window, Workload,
+    };
     use transfersim::fuzz::{self, shrink};
+    use transfersim::scenario::ProviderKind;
     use transfersim_sim::engine::EngineConfig;
     use transfersim_sim::mutations::Mutation;
 
@@ -227,5 +298,81 @@ mod mutations {
     #[test]
     fn fuzz_catches_page_skips_record() {
         caught(Mutation::PageSkipsRecord);
+    }
+
+    #[test]
+    fn fuzz_catches_completed_before_data() {
+        caught(Mutation::CompletedBeforeData);
+    }
+
+    /// Beyond the issue's list: the proof that `serial_webhooks_in_order` can fail.
+    #[test]
+    fn fuzz_catches_webhook_unordered() {
+        caught(Mutation::WebhookUnordered);
+    }
+
+    /// `completed_webhook_delivered` (checked only once settled) fails when a failed webhook
+    /// is never retried: a concurrent-mode session whose receiver answers 503 for its first
+    /// minute gets no completed webhook under `webhook-no-retry`, and gets it on a retry on the
+    /// real engine.
+    #[test]
+    fn completed_webhook_delivered_catches_a_webhook_that_is_never_retried() {
+        let workload = Workload {
+            accounts: vec![AccountPlan {
+                provider: ProviderKind::Hubspot,
+                budget: None,
+                page_size: 5,
+                contacts: 3,
+                companies: 0,
+                token_lifetime_s: None,
+                rotation: false,
+            }],
+            sessions: vec![SessionPlan {
+                account: 0,
+                other_key: false,
+                sync: false,
+                configure_after: Some(0),
+                receiver: Some(0),
+                webhook_concurrency: true,
+            }],
+            receivers: vec![ReceiverPlan::Failing {
+                status: 503,
+                window: Some(Window {
+                    from_ms: 0,
+                    length_ms: 60_000,
+                }),
+            }],
+            ops: vec![Op::Pull {
+                session: 0,
+                companies: false,
+                synchronous: false,
+            }],
+        };
+        let scenario = workload.to_scenario("completed webhook never retried", 1);
+        let real = fuzz::run_scenario(&scenario, EngineConfig::default());
+        assert_eq!(real.failure, None, "the real engine retries and delivers");
+        assert!(
+            real.trace
+                .iter()
+                .any(|line| line.contains("data attempt 2")),
+            "the data webhook is retried, holding the completed one: {:#?}",
+            real.trace
+        );
+        let mutated = fuzz::run_scenario(
+            &scenario,
+            EngineConfig {
+                mutation: Some(Mutation::WebhookNoRetry),
+                ..EngineConfig::default()
+            },
+        );
+        let failure = mutated.failure.expect("the mutated engine is caught");
+        assert_eq!(
+            failure.invariant, "completed_webhook_delivered",
+            "{failure:?}"
+        );
+        assert!(
+            failure.message.contains("delivered 0 times in 1 attempts"),
+            "{failure:?}"
+        );
     }
 }

@@ -373,18 +373,6 @@ pub fn print_summary(
             }
         }
     }
-    let not_applicable: Vec<&str> = checkers::all()
-        .iter()
-        .filter(|checker| !checker.applicable())
-        .map(|checker| checker.name())
-        .collect();
-    if !not_applicable.is_empty() {
-        writeln!(
-            out,
-            "not applicable yet (no webhooks in the engine): {}",
-            not_applicable.join(", ")
-        )?;
-    }
     writeln!(
         out,
         "{} simulations in {:.2}s: {:.1} simulations/s, {} events, {:.0} events/s, {} failures",

@@ -1,27 +1,34 @@
 //! Invariant checkers over the simulated world, run by the `invariants` step and, in `transfersim
 //! fuzz`, after every turn of a run. Each is one question about global state, answered from the
 //! world's public view (engine state, the mocks' records and journals, the world's log of
-//! synchronous calls), in the spirit of TigerBeetle's VOPR checkers. Each lives in its own module
-//! whose doc comment states its invariant precisely.
+//! synchronous calls, the webhook receivers' arrival logs, the trace), in the spirit of
+//! TigerBeetle's VOPR checkers. Each lives in its own module whose doc comment states its
+//! invariant precisely.
 //!
 //! The registry is a plain list: [`all`] gives every checker in a fixed order, [`by_name`] finds
 //! one, [`every_step`] the ones that hold at any instant (the fuzzer runs those after every
-//! turn; [`Phase::Settled`] ones such as liveness only hold once the world has settled, so they
-//! run in `invariants` steps, which fuzz workloads put at the end after a long settle).
+//! turn; [`Phase::Settled`] ones, liveness and the delivery of `completed` webhooks, only hold
+//! once the world has settled, so they run in `invariants` steps, which fuzz workloads put at
+//! the end after a long settle). `webhook_log` is not a checker: it gathers what the receivers
+//! saw for the four webhook checkers.
 
+mod completed_webhook_delivered;
 mod fifo;
 mod key_isolation;
 mod liveness;
 mod no_transfer_before_configuration;
+mod one_completed_webhook_after_data;
 mod one_transfer_at_a_time;
 mod own_rate_limits;
 mod pacing;
 mod pull_matches_provider;
 mod push_exactly_once;
 mod refreshes;
+mod serial_webhooks_in_order;
+mod stable_webhook_id;
 mod sync_answer_timing;
 mod times_in_order;
-mod webhooks;
+mod webhook_log;
 
 use transfersim_mock_providers::Mock;
 use transfersim_sim::engine::{Binding, ProviderName};
@@ -49,12 +56,6 @@ pub trait Checker: Send + Sync {
     fn phase(&self) -> Phase {
         Phase::EveryStep
     }
-
-    /// `false` for checkers whose subject the engine does not produce yet (webhooks): they pass
-    /// and are listed as not applicable.
-    fn applicable(&self) -> bool {
-        true
-    }
 }
 
 /// Every registered checker, in a fixed order.
@@ -71,10 +72,11 @@ pub fn all() -> Vec<Box<dyn Checker>> {
         Box::new(sync_answer_timing::SyncAnswerTiming),
         Box::new(refreshes::RefreshesOneAtATimeAndOnlyWhenDue),
         Box::new(key_isolation::KeyIsolation),
-        Box::new(webhooks::OneCompletedWebhookAfterData),
-        Box::new(webhooks::SerialWebhooksInOrder),
-        Box::new(webhooks::StableWebhookId),
+        Box::new(one_completed_webhook_after_data::OneCompletedWebhookAfterData),
+        Box::new(serial_webhooks_in_order::SerialWebhooksInOrder),
+        Box::new(stable_webhook_id::StableWebhookId),
         Box::new(liveness::Liveness),
+        Box::new(completed_webhook_delivered::CompletedWebhookDelivered),
     ]
 }
 
@@ -82,7 +84,7 @@ pub fn all() -> Vec<Box<dyn Checker>> {
 pub fn every_step() -> Vec<Box<dyn Checker>> {
     all()
         .into_iter()
-        .filter(|checker| checker.phase() == Phase::EveryStep && checker.applicable())
+        .filter(|checker| checker.phase() == Phase::EveryStep)
         .collect()
 }
 
