@@ -876,6 +876,83 @@ async fn a_failing_receiver_gets_the_webhook_again_on_the_retry_ladder() {
         webhook_secret: Some(SECRET.to_owned()),
         ..EngineConfig::default()
     };
+    let (attempts, session) = configuration_webhook_attempts(config).await;
+    assert_eq!(attempts.len(), 4, "{attempts:#?}");
+    let first = attempts[0].at;
+    let offsets: Vec<u64> = attempts
+        .iter()
+        .map(|attempt| attempt.at.duration_since(first).as_secs())
+        .collect();
+    assert_eq!(offsets, [0, 5, 35, 155]);
+    let id = attempts[0].headers["webhook-id"].clone();
+    for attempt in &attempts {
+        assert_eq!(
+            attempt.headers["webhook-id"], id,
+            "one id for every attempt"
+        );
+        assert_eq!(attempt.headers["content-type"], "application/json");
+        let timestamp = timestamp_of(attempt);
+        let sent_at = START_MS / 1000 + attempt.at.duration_since(first).as_secs();
+        assert!(
+            timestamp.abs_diff(sent_at) <= 1,
+            "the timestamp is the attempt's: {timestamp} vs {sent_at}"
+        );
+        transfersim_sim::webhook::signature::verify(
+            SECRET,
+            &attempt.headers,
+            &attempt.body,
+            timestamp,
+        )
+        .expect("a valid Standard Webhooks signature");
+        assert_eq!(
+            attempt.body, attempts[0].body,
+            "the same bytes every attempt"
+        );
+    }
+    let body: Value = serde_json::from_slice(&attempts[0].body).expect("a JSON body");
+    assert_eq!(body["session_id"], session["session_id"]);
+    assert_eq!(body["metadata"], json!({"n": 1}));
+}
+
+fn timestamp_of(attempt: &Attempt) -> u64 {
+    attempt.headers["webhook-timestamp"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("unix seconds")
+}
+
+/// The ladder test sees the bugs it is about: no retry, or the wrong secret.
+#[cfg(feature = "mutations")]
+#[tokio::test(start_paused = true)]
+async fn the_retry_ladder_test_sees_webhook_no_retry_and_bad_signature() {
+    use transfersim_sim::mutations::Mutation;
+    let config = EngineConfig {
+        webhook_secret: Some(SECRET.to_owned()),
+        mutation: Some(Mutation::WebhookNoRetry),
+        ..EngineConfig::default()
+    };
+    let (attempts, _) = configuration_webhook_attempts(config).await;
+    assert_eq!(attempts.len(), 1, "no retry after the failure");
+    let config = EngineConfig {
+        webhook_secret: Some(SECRET.to_owned()),
+        mutation: Some(Mutation::BadSignature),
+        ..EngineConfig::default()
+    };
+    let (attempts, _) = configuration_webhook_attempts(config).await;
+    let attempt = attempts.first().expect("an attempt");
+    let verified = transfersim_sim::webhook::signature::verify(
+        SECRET,
+        &attempt.headers,
+        &attempt.body,
+        timestamp_of(attempt),
+    );
+    assert!(verified.is_err(), "a signature with the wrong secret");
+}
+
+/// A push session whose configuration webhook goes to a receiver that fails three times,
+/// configured; the attempts the receiver saw over 15 minutes of paused time.
+async fn configuration_webhook_attempts(config: EngineConfig) -> (Vec<Attempt>, Value) {
     let service = Service::new(config, ServeClock::wall(START_MS));
     let timers = service.spawn_timer_task();
     let app = app(service);
@@ -907,49 +984,11 @@ async fn a_failing_receiver_gets_the_webhook_again_on_the_retry_ladder() {
     // Paused time: this sleep runs the whole ladder and then some.
     tokio::time::sleep(Duration::from_secs(15 * 60)).await;
     let attempts = attempts.lock().expect("unpoisoned").clone();
-    assert_eq!(attempts.len(), 4, "{attempts:#?}");
-    let first = attempts[0].at;
-    let offsets: Vec<u64> = attempts
-        .iter()
-        .map(|attempt| attempt.at.duration_since(first).as_secs())
-        .collect();
-    assert_eq!(offsets, [0, 5, 35, 155]);
-    let id = attempts[0].headers["webhook-id"].clone();
-    for attempt in &attempts {
-        assert_eq!(
-            attempt.headers["webhook-id"], id,
-            "one id for every attempt"
-        );
-        assert_eq!(attempt.headers["content-type"], "application/json");
-        let timestamp: u64 = attempt.headers["webhook-timestamp"]
-            .to_str()
-            .expect("ascii")
-            .parse()
-            .expect("unix seconds");
-        let sent_at = START_MS / 1000 + attempt.at.duration_since(first).as_secs();
-        assert!(
-            timestamp.abs_diff(sent_at) <= 1,
-            "the timestamp is the attempt's: {timestamp} vs {sent_at}"
-        );
-        transfersim_sim::webhook::signature::verify(
-            SECRET,
-            &attempt.headers,
-            &attempt.body,
-            timestamp,
-        )
-        .expect("a valid Standard Webhooks signature");
-        assert_eq!(
-            attempt.body, attempts[0].body,
-            "the same bytes every attempt"
-        );
-    }
-    let body: Value = serde_json::from_slice(&attempts[0].body).expect("a JSON body");
-    assert_eq!(body["session_id"], session["session_id"]);
-    assert_eq!(body["metadata"], json!({"n": 1}));
     receiver.abort();
     if let Some(timers) = timers {
         timers.abort();
     }
+    (attempts, session)
 }
 
 /// The embedded hubspot mock and the API on one loopback listener, on the service's clock.
@@ -1013,7 +1052,30 @@ async fn push_one(app: &axum::Router, session_id: &Value, email: &str) -> (u16, 
 /// none.
 #[tokio::test(start_paused = true)]
 async fn a_token_expiring_between_requests_draws_one_refresh() {
-    let service = Service::new(EngineConfig::default(), ServeClock::wall(START_MS));
+    let counts = refreshes_over_three_pushes(EngineConfig::default()).await;
+    assert_eq!(
+        counts,
+        [1, 1, 2],
+        "a first token, reused at 60 s, one refresh after the 600 s lifetime"
+    );
+}
+
+/// The token test sees a target that refreshes before every request.
+#[cfg(feature = "mutations")]
+#[tokio::test(start_paused = true)]
+async fn the_token_test_sees_refresh_per_request() {
+    let config = EngineConfig {
+        mutation: Some(transfersim_sim::mutations::Mutation::RefreshPerRequest),
+        ..EngineConfig::default()
+    };
+    let counts = refreshes_over_three_pushes(config).await;
+    assert_ne!(counts, [1, 1, 2]);
+}
+
+/// Pushes one contact at 0 s, 60 s and 760 s to an account whose tokens live 600 s, each
+/// synchronously and without errors, and answers the refresh count after each.
+async fn refreshes_over_three_pushes(config: EngineConfig) -> Vec<usize> {
+    let service = Service::new(config, ServeClock::wall(START_MS));
     let timers = service.spawn_timer_task();
     let options = transfersim_mock_providers::AccountOptions {
         token_lifetime_s: Some(600),
@@ -1046,46 +1108,34 @@ async fn a_token_expiring_between_requests_draws_one_refresh() {
     )
     .await;
     assert_eq!(status, 200, "{configured}");
-    let (status, pushed) = push_one(&app, &session["session_id"], "a@example.com").await;
-    assert_eq!(
-        (status, &pushed["completed"]),
-        (200, &json!(true)),
-        "{pushed}"
-    );
-    assert_eq!(refreshes(&hubspot), 1, "the first push fetches a token");
-    tokio::time::sleep(Duration::from_secs(60)).await;
-    let (status, pushed) = push_one(&app, &session["session_id"], "b@example.com").await;
-    assert_eq!(
-        (status, &pushed["completed"]),
-        (200, &json!(true)),
-        "{pushed}"
-    );
-    assert_eq!(refreshes(&hubspot), 1, "a valid token is reused");
-    // Past the 600 s lifetime.
-    tokio::time::sleep(Duration::from_secs(700)).await;
-    let (status, pushed) = push_one(&app, &session["session_id"], "c@example.com").await;
-    assert_eq!(
-        (status, &pushed["completed"]),
-        (200, &json!(true)),
-        "{pushed}"
-    );
-    assert_eq!(refreshes(&hubspot), 2, "the expired token drew one refresh");
-    let (status, data) = call(
-        &app,
-        "GET",
-        &format!(
-            "/api/push/data?transfer_id={}",
-            pushed["transfer_id"].as_str().expect("an id")
-        ),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(data["transfer_errors"], json!(false), "{data}");
+    let mut counts = Vec::new();
+    // The second push 60 s after the first; the third past the 600 s lifetime.
+    for (wait_s, email) in [
+        (0, "a@example.com"),
+        (60, "b@example.com"),
+        (700, "c@example.com"),
+    ] {
+        tokio::time::sleep(Duration::from_secs(wait_s)).await;
+        let (status, pushed) = push_one(&app, &session["session_id"], email).await;
+        assert_eq!(status, 200, "{pushed}");
+        assert_eq!(pushed["completed"], json!(true), "{pushed}");
+        let transfer_id = pushed["transfer_id"].as_str().expect("an id");
+        let (status, data) = call(
+            &app,
+            "GET",
+            &format!("/api/push/data?transfer_id={transfer_id}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(data["transfer_errors"], json!(false), "{data}");
+        counts.push(refreshes(&hubspot));
+    }
     server.abort();
     if let Some(timers) = timers {
         timers.abort();
     }
+    counts
 }
 
 // ----- Wiremock as a misbehaving provider, on wall time with short limits ------------------------
