@@ -17,10 +17,16 @@
 //!   steps of one second, so an answer's time is known to the step) and aligns each scenario's
 //!   start on a whole second, so the `Date` header places answers exactly; on a wall clock it
 //!   waits for real and skips scenarios whose `span` exceeds `--max-wait`.
+//! - `--configure manual`: a configure step is not sent; the runner prints the session's
+//!   hosted-flow link (`<base>/session?session_id=…`) with the account a person should connect,
+//!   and polls `GET /api/session/configuration` until someone has configured it (answering the
+//!   step with that 200). Only `black-box` scenarios run, and keys come from `--api-key` only
+//!   (a minted key is one nobody outside the runner knows).
 //!
 //! **Boundary:** the target never judges answers; it only sends, times and reports them.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -50,6 +56,14 @@ const ANSWER_GRACE: Duration = Duration::from_millis(300);
 const STEP_GRACE: Duration = Duration::from_millis(10);
 /// The most steps one wait makes on a virtual clock.
 const WAIT_STEPS_MAX: u64 = 1_000_000;
+/// The tag of scenarios that use only the public API and test helpers.
+pub const BLACK_BOX_TAG: &str = "black-box";
+/// The configure helper's path, which `--configure manual` replaces by a person.
+const CONFIGURE_PATH: &str = "/api/test_helpers/session/configure";
+/// How long `--configure manual` waits for a person to configure one session.
+pub const MANUAL_CONFIGURE_WAIT: Duration = Duration::from_secs(30 * 60);
+/// How often `--configure manual` polls the session's configuration.
+const MANUAL_POLL_EVERY: Duration = Duration::from_millis(500);
 
 /// The longest a receiver really sleeps before answering with a `delay` (a delay past the 10 s
 /// webhook window closes the connection instead).
@@ -63,7 +77,8 @@ pub enum ConfigureMode {
     /// Through `POST /api/test_helpers/session/configure`, as the scenarios say.
     #[default]
     Helpers,
-    /// A person configures through the hosted flow (not built yet: such runs are refused).
+    /// A person configures through the hosted flow: the runner prints the link and polls
+    /// `GET /api/session/configuration`; only `black-box` scenarios run.
     Manual,
 }
 
@@ -127,6 +142,8 @@ pub struct HttpTarget {
     helpers: bool,
     keys_used: usize,
     seed: u64,
+    /// Calls that stand for a person configuring a session (`--configure manual`).
+    manual_calls: Vec<CallId>,
 }
 
 impl std::fmt::Debug for HttpTarget {
@@ -241,6 +258,7 @@ impl HttpTarget {
             helpers,
             keys_used: 0,
             seed: 0,
+            manual_calls: Vec::new(),
         })
     }
 
@@ -388,6 +406,109 @@ pub fn parse_http_date(text: &str) -> Option<Millis> {
     ))
 }
 
+/// `--configure manual`: prints the session's hosted-flow link and the account to connect, and
+/// answers the session id the configure step names.
+fn print_hosted_flow_link(base_url: &str, request: &ApiRequest) -> Result<String, TargetError> {
+    let body: Value = request
+        .body
+        .as_deref()
+        .and_then(|body| serde_json::from_slice(body).ok())
+        .unwrap_or(Value::Null);
+    let session_id = body["session_id"]
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| failed("a configure step without a session_id"))?
+        .to_owned();
+    let text = |value: &Value| value.as_str().unwrap_or("").to_owned();
+    let credentials = &body["credentials"];
+    let mut out = std::io::stdout().lock();
+    let printed = writeln!(
+        out,
+        "configure by hand: {base_url}/session?session_id={session_id}\n  \
+         provider={} provider_base_url={} refresh_token={} client_id={} client_secret={}",
+        text(&body["provider"]),
+        text(&body["provider_base_url"]),
+        text(&credentials["refresh_token"]),
+        text(&credentials["client_id"]),
+        text(&credentials["client_secret"]),
+    )
+    .and_then(|()| out.flush());
+    printed.map_err(|error| failed(format!("printing the hosted-flow link: {error}")))?;
+    Ok(session_id)
+}
+
+/// `--configure manual`: polls `GET /api/session/configuration` with the step's key until the
+/// session is configured (200), then records that answer as the configure step's. Bounded by
+/// [`MANUAL_CONFIGURE_WAIT`]; any answer other than 409 (not yet) ends the wait too.
+async fn await_configuration(
+    shared: Arc<Shared>,
+    index: usize,
+    request: ApiRequest,
+    session_id: String,
+) {
+    let url = format!(
+        "{}/api/session/configuration?session_id={session_id}",
+        shared.base_url
+    );
+    let deadline = tokio::time::Instant::now() + MANUAL_CONFIGURE_WAIT;
+    let mut last: String;
+    // Bounded by the deadline.
+    let answer = loop {
+        let mut builder = shared.client.get(&url);
+        for (name, value) in &request.headers {
+            if name.eq_ignore_ascii_case("authorization") {
+                builder = builder.header(name, value);
+            }
+        }
+        match builder.send().await {
+            Ok(response) if response.status().as_u16() == 409 => {
+                last = "409 (not configured yet)".to_owned();
+            }
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let headers = lowercase_headers(response.headers());
+                let body = response.bytes().await.unwrap_or_default();
+                break Answer {
+                    at_ms: shared.answer_time(None),
+                    status,
+                    headers,
+                    body,
+                };
+            }
+            Err(error) => last = error.to_string(),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break Answer {
+                at_ms: shared.answer_time(None),
+                status: 0,
+                headers: Vec::new(),
+                body: Bytes::from(format!(
+                    "nobody configured session {session_id} within {} s (last: {last})",
+                    MANUAL_CONFIGURE_WAIT.as_secs()
+                )),
+            };
+        }
+        tokio::time::sleep(MANUAL_POLL_EVERY).await;
+    };
+    let mut calls = shared.calls.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(slot) = calls.get_mut(index) {
+        *slot = Some(answer);
+    }
+    shared.answered.fetch_add(1, Ordering::SeqCst);
+}
+
+fn lowercase_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 async fn send_call(shared: Arc<Shared>, index: usize, request: ApiRequest) {
     let method =
         reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
@@ -404,16 +525,7 @@ async fn send_call(shared: Arc<Shared>, index: usize, request: ApiRequest) {
     let answer = match builder.send().await {
         Ok(response) => {
             let status = response.status().as_u16();
-            let headers: Vec<(String, String)> = response
-                .headers()
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_ascii_lowercase(),
-                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
+            let headers = lowercase_headers(response.headers());
             let body = response.bytes().await.unwrap_or_default();
             let date = headers
                 .iter()
@@ -607,8 +719,12 @@ impl Target for HttpTarget {
                 "tagged in-memory-only: it depends on simulated provider latency".to_owned(),
             );
         }
-        if self.options.configure == ConfigureMode::Manual {
-            return Err("--configure manual is not built yet".to_owned());
+        if self.options.configure == ConfigureMode::Manual
+            && !tags.iter().any(|tag| tag == BLACK_BOX_TAG)
+        {
+            return Err(format!(
+                "--configure manual runs only scenarios tagged {BLACK_BOX_TAG}"
+            ));
         }
         Ok(())
     }
@@ -628,6 +744,7 @@ impl Target for HttpTarget {
                 ..Receivers::default()
             };
         }
+        self.manual_calls.clear();
         self.shared
             .calls
             .lock()
@@ -673,7 +790,7 @@ impl Target for HttpTarget {
     }
 
     fn mint_key(&mut self) -> Result<String, TargetError> {
-        if self.helpers {
+        if self.helpers && self.options.configure == ConfigureMode::Helpers {
             let (status, body) = self.post_helper("/api/test_helpers/api_keys", &json!({}))?;
             if status == 200
                 && let Some(key) = body["api_key"].as_str()
@@ -725,7 +842,10 @@ impl Target for HttpTarget {
     }
 
     fn send(&mut self, request: ApiRequest) -> Result<CallId, TargetError> {
-        if !self.helpers && request.path_and_query.starts_with("/api/test_helpers/") {
+        let manual = self.options.configure == ConfigureMode::Manual
+            && request.method.eq_ignore_ascii_case("POST")
+            && request.path_and_query == CONFIGURE_PATH;
+        if !manual && !self.helpers && request.path_and_query.starts_with("/api/test_helpers/") {
             return Err(TargetError::Unsupported(
                 "the target has no test helpers (404)".to_owned(),
             ));
@@ -739,8 +859,19 @@ impl Target for HttpTarget {
             calls.push(None);
             calls.len() - 1
         };
-        self.runtime
-            .spawn(send_call(self.shared.clone(), index, request));
+        if manual {
+            let session_id = print_hosted_flow_link(&self.shared.base_url, &request)?;
+            self.manual_calls.push(CallId(index as u64));
+            self.runtime.spawn(await_configuration(
+                self.shared.clone(),
+                index,
+                request,
+                session_id,
+            ));
+        } else {
+            self.runtime
+                .spawn(send_call(self.shared.clone(), index, request));
+        }
         Ok(CallId(index as u64))
     }
 
@@ -776,6 +907,11 @@ impl Target for HttpTarget {
 
     fn wait_for_answer(&mut self, calls: &[CallId], until_ms: Millis) -> Result<(), TargetError> {
         if self.wait_real(calls, ANSWER_GRACE) {
+            return Ok(());
+        }
+        if calls.iter().any(|call| self.manual_calls.contains(call)) {
+            // A person is configuring: time on the target must not run on meanwhile.
+            self.wait_real(calls, MANUAL_CONFIGURE_WAIT);
             return Ok(());
         }
         if !self.shared.virtual_clock {
