@@ -20,10 +20,10 @@ fn transfersim_with_stdout(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn load_is_built_and_a_bad_flag_is_exit_2() {
-    let (code, stderr) = transfersim(&["load", "--sync-ratio", "-1"]);
+    let (code, stderr) = transfersim(&["load", "--sync-ratio=1.5"]);
     assert_eq!(
         code, 2,
-        "`transfersim load --sync-ratio -1` exited {code}: {stderr}"
+        "`transfersim load --sync-ratio=1.5` exited {code}: {stderr}"
     );
     assert!(
         !stderr.contains("not built yet") && stderr.contains("--sync-ratio"),
