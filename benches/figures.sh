@@ -76,7 +76,7 @@ prism|all)
   ;;&
 load|all)
   echo "== load: memory vs serve over loopback (same plan)"
-  PLAN=(--sessions 100 --accounts 10 --transfers 2000 --records 200000 --concurrency "$CONC" --sync-ratio 0.1)
+  PLAN=(--sessions 100 --accounts 10 --transfers 1000 --records 100000 --concurrency "$CONC" --sync-ratio 0.1)
   "$BIN" load --target memory "${PLAN[@]}" --json "$OUT/load-mem.json" | tee "$OUT/load-mem.txt"
   start_serve
   "$BIN" load --target "$SERVE_URL" "${PLAN[@]}" --json "$OUT/load-serve.json" | tee "$OUT/load-serve.txt"
@@ -90,7 +90,7 @@ load30|all)
   ;;&
 memory|all)
   echo "== peak RSS of the standard workload"
-  /usr/bin/time -v "$BIN" load --target memory --sessions 1000 --accounts 50 --transfers 10000 --records 2000000 --provider-budget real --concurrency 64 --json "$OUT/standard.json" 2>"$OUT/standard.time" | tee "$OUT/standard.txt"
+  /usr/bin/time -v "$BIN" load --target memory --sessions 1000 --accounts 50 --transfers 10000 --records 2000000 --provider-budget real --concurrency 64 --duration 90s --json "$OUT/standard.json" 2>"$OUT/standard.time" | tee "$OUT/standard.txt"
   grep -E 'Maximum resident|Elapsed' "$OUT/standard.time"
   ;;
 esac

@@ -105,7 +105,7 @@ fn immediate(
 ) -> anyhow::Result<Value> {
     let handle = world.call(method, path, key, body);
     let answer = world
-        .answer_of(handle)
+        .take_answer(handle)
         .ok_or_else(|| anyhow::anyhow!("{method} {path} was not answered at once"))?;
     if answer.status() != 200 {
         anyhow::bail!(
@@ -217,7 +217,7 @@ fn trigger(
         return open;
     }
     Stats::record(&mut stats.trigger, micros(started));
-    match world.answer_of(handle) {
+    match world.take_answer(handle) {
         Some(answer) if answer.status() == 200 => {
             open.transfer_id = answer.json()["transfer_id"].as_str().map(str::to_owned);
         }
@@ -237,7 +237,7 @@ fn trigger(
 fn check(world: &mut World, plan: &Plan, mut open: Open, stats: &mut Stats) -> Option<Open> {
     let key = plan.api_keys[open.key].clone();
     if let Some(handle) = open.sync_handle {
-        let answer = world.answer_of(handle)?;
+        let answer = world.take_answer(handle)?;
         let (status, body, at) = (answer.status(), answer.json(), answer.at);
         Stats::record(&mut stats.sync, (at - open.sent_at) * 1_000);
         open.sync_handle = None;
@@ -263,7 +263,7 @@ fn check(world: &mut World, plan: &Plan, mut open: Open, stats: &mut Stats) -> O
         let handle = world.call("GET", &path, &key, None);
         stats.requests += 1;
         let completed = world
-            .answer_of(handle)
+            .take_answer(handle)
             .is_some_and(|answer| answer.status() == 200 && answer.json()["completed"] == true);
         if !completed {
             if world.now() - open.sent_at > TRANSFER_TIMEOUT_MS {
@@ -298,7 +298,7 @@ fn read_data(
         let handle = world.call("GET", &data_path(kind, transfer_id, offset), key, None);
         Stats::record(&mut stats.data_page, micros(started));
         stats.requests += 1;
-        let Some(answer) = world.answer_of(handle) else {
+        let Some(answer) = world.take_answer(handle) else {
             stats
                 .errors
                 .push(format!("transfer {transfer}: a data page was not answered"));
