@@ -137,12 +137,21 @@ fn load_in_memory_with_real_budgets_paces_within_them() {
             "--concurrency",
             "30",
             "--sync-ratio",
-            "0",
+            "0.5",
             "--provider-budget",
             "real",
         ],
     );
-    assert_consistent_no_sync(&report, 30, 9_000);
+    assert_consistent(&report, 30, 9_000, 15);
+    // Paced transfers wait in the queue: some synchronous answers come rounds later, and each
+    // is still counted.
+    let sync_max = report["latency"]["sync"]["max_ms"]
+        .as_f64()
+        .unwrap_or_default();
+    assert!(
+        sync_max > 1_000.0,
+        "the slowest synchronous answer took {sync_max} ms"
+    );
     let simulated = report["simulated_s"].as_f64().unwrap_or_default();
     let requests = report["provider"]["requests"].as_f64().unwrap_or_default();
     // Two accounts at 10 requests/s each cannot serve these requests faster.
@@ -154,13 +163,6 @@ fn load_in_memory_with_real_budgets_paces_within_them() {
         .as_f64()
         .unwrap_or(1.0);
     assert!(share <= 0.01, "rate-limit share {share}");
-}
-
-fn assert_consistent_no_sync(report: &Value, transfers: u64, records: u64) {
-    assert_eq!(report["transfers_completed"], transfers, "{report:#}");
-    assert_eq!(report["records"], records, "{report:#}");
-    assert_eq!(report["errors"]["count"], 0, "{report:#}");
-    assert_eq!(report["latency"]["sync"]["count"], 0, "{report:#}");
 }
 
 #[test]
