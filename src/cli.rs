@@ -30,7 +30,7 @@ pub enum Command {
     /// Run seeded random workloads with faults, check invariants and shrink failures.
     Fuzz(FuzzArgs),
     /// Generate load against a target and report throughput and latency.
-    Load(PassThroughArgs),
+    Load(crate::load::LoadArgs),
 }
 
 /// Flags of `check`.
@@ -125,13 +125,6 @@ pub struct FuzzArgs {
     pub mutation: Option<String>,
 }
 
-/// Flags of commands that are not built yet: accepted, so `--help` works, and then refused.
-#[derive(Debug, clap::Args)]
-pub struct PassThroughArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
-}
-
 /// Parses the command line, runs the command and maps its outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -158,10 +151,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => crate::serve::run(&args),
         Command::Providers(args) => crate::providers::run(&args),
         Command::Fuzz(args) => crate::fuzz::command(&args),
-        Command::Load(_) => not_built("load", 9),
+        Command::Load(args) => crate::load::command(&args),
     }
-}
-
-fn not_built(command: &str, issue: u32) -> anyhow::Result<u8> {
-    anyhow::bail!("`transfersim {command}` is not built yet (tracked in issue {issue})")
 }

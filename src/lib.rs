@@ -5,6 +5,7 @@
 pub mod check;
 pub mod cli;
 pub mod fuzz;
+pub mod load;
 pub mod providers;
 pub mod report;
 pub mod runner;

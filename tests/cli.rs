@@ -19,11 +19,14 @@ fn transfersim_with_stdout(args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
-fn load_is_not_built_yet_and_says_so_with_exit_2() {
-    let (code, stderr) = transfersim(&["load"]);
-    assert_eq!(code, 2, "`transfersim load` exited {code}: {stderr}");
+fn load_is_built_and_a_bad_flag_is_exit_2() {
+    let (code, stderr) = transfersim(&["load", "--sync-ratio=1.5"]);
+    assert_eq!(
+        code, 2,
+        "`transfersim load --sync-ratio=1.5` exited {code}: {stderr}"
+    );
     assert!(
-        stderr.contains("not built yet") && stderr.contains("issue 9"),
+        !stderr.contains("not built yet") && stderr.contains("--sync-ratio"),
         "`transfersim load` said: {stderr}"
     );
 }

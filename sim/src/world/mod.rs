@@ -376,6 +376,15 @@ impl World {
         self.calls.get(&handle).and_then(Option::as_ref)
     }
 
+    /// Takes the answer of a call out of the world, once it has one, so that a long run (the
+    /// load generator) does not keep every answer it has read.
+    pub fn take_answer(&mut self, handle: CallHandle) -> Option<Answered> {
+        match self.calls.get(&handle) {
+            Some(Some(_)) => self.calls.remove(&handle).flatten(),
+            _ => None,
+        }
+    }
+
     /// Runs everything due up to `now + millis`, then sets the clock there.
     pub fn advance(&mut self, millis: Millis) {
         let until = self.now.saturating_add(millis);
