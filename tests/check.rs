@@ -468,6 +468,37 @@ mod mutations {
     }
 
     #[test]
+    fn the_rate_limit_scenarios_fail_when_a_rate_limit_answer_fails_the_transfer() {
+        let failed = failed_scenarios("fail-on-rate-limit");
+        for wanted in [
+            "a push through a storm of injected 429s",
+            "salesforce usage by another app is counted",
+        ] {
+            assert!(
+                failed.iter().any(|name| name.starts_with(wanted)),
+                "{wanted}: {failed:?}"
+            );
+        }
+    }
+
+    /// The 50,000-item scenario alone does not catch this mutation: an unpaced target that still
+    /// waits for room after each 429 draws about one 429 per 100-request window, just under 1 %.
+    /// A smaller budget and another app's usage make the difference visible.
+    #[test]
+    fn the_budget_scenarios_fail_when_the_target_does_not_pace_itself() {
+        let failed = failed_scenarios("no-pacing");
+        for wanted in [
+            "sessions sharing a connection share one budget",
+            "salesforce usage by another app is counted",
+        ] {
+            assert!(
+                failed.iter().any(|name| name.starts_with(wanted)),
+                "{wanted}: {failed:?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_async_polling_scenario_fails_when_data_comes_before_completion() {
         let failed = failed_scenarios("data-before-complete");
         assert!(
@@ -486,7 +517,8 @@ mod mutations {
 
 /// Golden traces: each suite scenario's in-memory trace, as an insta snapshot per file. Ids are
 /// redacted to their order of appearance, so a change in how ids are drawn does not touch every
-/// snapshot, while any change in what happens when does.
+/// snapshot, while any change in what happens when does. Long traces are summarised: runs of
+/// repeating lines (a push's hundred batches) keep their first and last block and a count.
 mod golden {
     use std::collections::BTreeMap;
 
@@ -521,6 +553,74 @@ mod golden {
                 }
             }
             out.push('\n');
+        }
+        summarise(&out)
+    }
+
+    /// Traces longer than this are summarised.
+    const SUMMARY_FROM_LINES: usize = 200;
+
+    /// A long trace (a 10,000-item push is a hundred batches) with each run of a repeating
+    /// block of 1 to 4 lines (alike but for their numbers) kept as its first and last block
+    /// around one line saying how many were left out; short traces are kept whole.
+    fn summarise(trace: &str) -> String {
+        let lines: Vec<&str> = trace.lines().collect();
+        if lines.len() <= SUMMARY_FROM_LINES {
+            return trace.to_owned();
+        }
+        let shapes: Vec<String> = lines
+            .iter()
+            .map(|line| {
+                let mut shape = String::new();
+                for c in line.chars() {
+                    if c.is_ascii_digit() {
+                        if !shape.ends_with('#') {
+                            shape.push('#');
+                        }
+                    } else {
+                        shape.push(c);
+                    }
+                }
+                shape
+            })
+            .collect();
+        let mut out = String::new();
+        let mut index = 0;
+        // Bounded by the trace: each turn moves `index` forward by at least one line.
+        while index < lines.len() {
+            let mut collapsed = false;
+            for period in 1..=4 {
+                let block = |start: usize| &shapes[start..start + period];
+                let mut repeats = 1;
+                while index + (repeats + 1) * period <= lines.len()
+                    && block(index + repeats * period) == block(index)
+                {
+                    repeats += 1;
+                }
+                if repeats >= 4 {
+                    let last = index + (repeats - 1) * period;
+                    for line in &lines[index..index + period] {
+                        out.push_str(line);
+                        out.push('\n');
+                    }
+                    out.push_str(&format!(
+                        "    … {} more of the {period} line(s) above …\n",
+                        repeats - 2
+                    ));
+                    for line in &lines[last..last + period] {
+                        out.push_str(line);
+                        out.push('\n');
+                    }
+                    index = last + period;
+                    collapsed = true;
+                    break;
+                }
+            }
+            if !collapsed {
+                out.push_str(lines[index]);
+                out.push('\n');
+                index += 1;
+            }
         }
         out
     }

@@ -286,6 +286,27 @@ mod tests {
     }
 
     #[test]
+    fn params_object_value_matches_as_a_subset_of_the_records_value() {
+        let filters = parse_params(
+            EndgrateType::CrmContact,
+            &object(json!({"first_name": {"given": "Ada"}})),
+        )
+        .expect("valid params");
+        assert!(matches_filters(
+            &object(json!({"first_name": {"given": "Ada", "middle": "King"}})),
+            &filters
+        ));
+        assert!(!matches_filters(
+            &object(json!({"first_name": {"given": "Grace"}})),
+            &filters
+        ));
+        assert!(!matches_filters(
+            &object(json!({"first_name": "Ada"})),
+            &filters
+        ));
+    }
+
+    #[test]
     fn params_on_unknown_field_or_bad_range_are_refused() {
         let unknown = parse_params(EndgrateType::CrmContact, &object(json!({"age": 3})));
         assert_eq!(unknown.map_err(|e| e.0), Err("params.age".to_owned()));

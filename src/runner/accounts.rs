@@ -9,14 +9,15 @@ use serde_json::{Value, json};
 use transfersim_mock_providers::journal::{self, RateLimitCause as JournalCause};
 use transfersim_mock_providers::{
     AccountOptions, AnotherAppUsage as MockAnotherApp, Budget as MockBudget, Credentials,
-    FaultRule as MockFaultRule, JournalEntry, Matcher, Mock, RuleId, Verdict as MockVerdict,
+    FaultRule as MockFaultRule, JournalEntry, JournalOutcome, Matcher, Mock, RuleId,
+    Verdict as MockVerdict,
 };
 
 use super::expect::{Mismatch, first_difference, render};
 use super::target::Providers;
 use super::template::Variables;
 use crate::scenario::{
-    Budget, FaultRule, ProviderAccount, ProviderControl, ProviderExpect, ProviderKind,
+    Budget, CountRange, FaultRule, ProviderAccount, ProviderControl, ProviderExpect, ProviderKind,
     RateLimitCause, Records, Verdict,
 };
 
@@ -475,24 +476,96 @@ pub fn expect(
                 format!("{actual:.4} ({limited} of {})", from_target.len()),
             ));
         }
-    }
-    if let Some(range) = step.refreshes {
-        let refreshes = entries.iter().filter(|entry| entry.is_refresh()).count() as u64;
-        let low = range.min.unwrap_or(0);
-        let high = range.max.unwrap_or(u64::MAX);
-        if refreshes < low || refreshes > high {
+        if let Some(least) = share.at_least
+            && actual < least
+        {
             mismatches.push(mismatch(
-                "refreshes",
-                format!(
-                    "{}..={}",
-                    low,
-                    range.max.map_or("∞".to_owned(), |max| max.to_string())
-                ),
-                refreshes.to_string(),
+                "rate_limited_share",
+                format!("at least {least}"),
+                format!("{actual:.4} ({limited} of {})", from_target.len()),
             ));
         }
     }
+    let from_target = || {
+        entries
+            .iter()
+            .filter(|entry| entry.origin == transfersim_mock_providers::budget::Origin::Target)
+    };
+    if let Some(range) = step.requests {
+        let sent = from_target().filter(|entry| !entry.is_refresh()).count() as u64;
+        if let Some(found) = outside(range, sent) {
+            mismatches.push(mismatch("requests", found, sent.to_string()));
+        }
+    }
+    for (status, range) in &step.statuses {
+        let answered = from_target()
+            .filter(|entry| entry.status == Some(*status))
+            .count() as u64;
+        if let Some(found) = outside(*range, answered) {
+            mismatches.push(mismatch(
+                format!("statuses.{status}"),
+                found,
+                answered.to_string(),
+            ));
+        }
+    }
+    if let Some(bound) = step.max_in_flight {
+        let api: Vec<&JournalEntry> = from_target().filter(|entry| !entry.is_refresh()).collect();
+        let most = most_in_flight(&api);
+        if most > bound {
+            mismatches.push(mismatch(
+                "max_in_flight",
+                format!("at most {bound}"),
+                most.to_string(),
+            ));
+        }
+    }
+    if let Some(range) = step.refreshes {
+        let refreshes = entries.iter().filter(|entry| entry.is_refresh()).count() as u64;
+        if let Some(expected) = outside(range, refreshes) {
+            mismatches.push(mismatch("refreshes", expected, refreshes.to_string()));
+        }
+    }
     Ok(mismatches)
+}
+
+/// The most requests open at once, each from its sending until its outcome (the 30 s caller
+/// timeout for a timeout, and at most that for a slow answer); half-open, so a request sent at
+/// the instant the previous one's answer came does not overlap it.
+fn most_in_flight(entries: &[&JournalEntry]) -> u64 {
+    let mut events: Vec<(u64, i8)> = entries
+        .iter()
+        .flat_map(|entry| {
+            let span = match entry.outcome {
+                JournalOutcome::Timeout => journal::TIMEOUT_IN_FLIGHT_MS,
+                JournalOutcome::Answer | JournalOutcome::Dropped => {
+                    entry.latency_ms.clamp(1, journal::TIMEOUT_IN_FLIGHT_MS)
+                }
+            };
+            [(entry.at_ms, 1i8), (entry.at_ms.saturating_add(span), -1i8)]
+        })
+        .collect();
+    events.sort_unstable();
+    let mut open = 0i64;
+    let mut most = 0i64;
+    for (_, delta) in events {
+        open += i64::from(delta);
+        most = most.max(open);
+    }
+    u64::try_from(most).unwrap_or(0)
+}
+
+/// The range as expected text when `count` lies outside it.
+fn outside(range: CountRange, count: u64) -> Option<String> {
+    let low = range.min.unwrap_or(0);
+    let high = range.max.unwrap_or(u64::MAX);
+    (count < low || count > high).then(|| {
+        format!(
+            "{}..={}",
+            low,
+            range.max.map_or("∞".to_owned(), |max| max.to_string())
+        )
+    })
 }
 
 fn mismatch(

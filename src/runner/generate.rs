@@ -19,7 +19,7 @@ pub fn expand(body: &mut Value, seed: u64) -> Result<(), String> {
     let Some(object) = body.as_object_mut() else {
         return Ok(());
     };
-    let Some(count) = generate_count(object.get("transfer_data")) else {
+    let Some((count, from)) = generate_count(object.get("transfer_data")) else {
         return Ok(());
     };
     if count == 0 || count > GENERATED_ITEMS_MAX {
@@ -28,17 +28,24 @@ pub fn expand(body: &mut Value, seed: u64) -> Result<(), String> {
         ));
     }
     let company = object.get("endgrate_type").and_then(Value::as_str) == Some("crm-company");
-    let items = (0..count).map(|index| item(seed, index, company)).collect();
+    let items = (from..from.saturating_add(count))
+        .map(|index| item(seed, index, company))
+        .collect();
     object.insert("transfer_data".to_owned(), Value::Array(items));
     Ok(())
 }
 
-fn generate_count(value: Option<&Value>) -> Option<u64> {
+/// `{generate: N}` or `{generate: N, from: M}`: N items with indexes M (default 0) onwards.
+fn generate_count(value: Option<&Value>) -> Option<(u64, u64)> {
     let map = value?.as_object()?;
-    if map.len() != 1 {
+    let from = match map.get("from") {
+        None => 0,
+        Some(from) => from.as_u64()?,
+    };
+    if map.len() != 1 + usize::from(map.contains_key("from")) {
         return None;
     }
-    map.get("generate")?.as_u64()
+    Some((map.get("generate")?.as_u64()?, from))
 }
 
 /// One item: the same seed and index always give the same item.
@@ -100,5 +107,15 @@ mod tests {
         assert_eq!(body["transfer_data"].as_array().map(Vec::len), Some(3));
         assert_eq!(body["transfer_data"][2]["internal_id"], json!("item-2"));
         assert!(body["transfer_data"][0]["data"]["last_name"].is_string());
+    }
+
+    #[test]
+    fn from_starts_the_indexes_there_so_pushes_can_write_distinct_items() {
+        let mut body =
+            json!({"endgrate_type": "crm-contact", "transfer_data": {"generate": 2, "from": 10}});
+        assert!(expand(&mut body, 7).is_ok());
+        assert_eq!(body["transfer_data"].as_array().map(Vec::len), Some(2));
+        assert_eq!(body["transfer_data"][0]["internal_id"], json!("item-10"));
+        assert_eq!(body["transfer_data"][1]["internal_id"], json!("item-11"));
     }
 }

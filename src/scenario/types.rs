@@ -575,6 +575,19 @@ pub struct ProviderExpect {
     /// The number of token refreshes the account answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refreshes: Option<CountRange>,
+    /// The number of API requests (token requests aside) the target sent to the account, however
+    /// they ended (QUEUE-1's "no provider request", TRANSFER-28's attempts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<CountRange>,
+    /// Per HTTP status, how many of the target's requests to the account (token requests
+    /// included) were answered with it, e.g. `{401: {max: 0}}` (AUTH-2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub statuses: BTreeMap<u16, CountRange>,
+    /// The most API requests (token requests aside) of the target to the account open at once,
+    /// each from its sending until its outcome or the 30 s timeout (QUEUE-7, for an account
+    /// that one transfer at a time uses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u64>,
 }
 
 /// A rolling-window bound on the request journal (RATE-9, RATE-10).
@@ -609,6 +622,9 @@ pub struct RateLimitedShare {
     pub cause: RateLimitCause,
     /// The largest allowed share, from 0 to 1 (`0.01` for 1 %).
     pub at_most: f64,
+    /// The smallest required share, from 0 to 1; absent means 0 (RATE-19: pacing really off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<f64>,
 }
 
 /// An inclusive range of counts; an absent bound is open.

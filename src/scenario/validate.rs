@@ -312,6 +312,13 @@ impl Checker<'_> {
                 }
                 if let Some(share) = expect.rate_limited_share {
                     self.share(&format!("{here}.rate_limited_share.at_most"), share.at_most)?;
+                    if let Some(least) = share.at_least {
+                        self.share(&format!("{here}.rate_limited_share.at_least"), least)?;
+                        if least > share.at_most {
+                            return Err(self
+                                .refuse(here, "`rate_limited_share.at_least` is above `at_most`"));
+                        }
+                    }
                 }
                 if let Some(CountRange {
                     min: Some(min),
@@ -320,6 +327,28 @@ impl Checker<'_> {
                     && min > max
                 {
                     return Err(self.refuse(here, "`refreshes.min` is above `refreshes.max`"));
+                }
+                let ranges = expect
+                    .requests
+                    .iter()
+                    .map(|range| ("requests".to_owned(), range))
+                    .chain(
+                        expect
+                            .statuses
+                            .iter()
+                            .map(|(status, range)| (format!("statuses.{status}"), range)),
+                    );
+                for (what, range) in ranges {
+                    if let CountRange {
+                        min: Some(min),
+                        max: Some(max),
+                    } = range
+                        && min > max
+                    {
+                        return Err(
+                            self.refuse(here, format!("`{what}.min` is above `{what}.max`"))
+                        );
+                    }
                 }
                 Ok(())
             }
@@ -413,14 +442,19 @@ impl Checker<'_> {
                         && generator.contains_key("generate")
                     {
                         let count = generator.get("generate").and_then(Value::as_u64);
+                        let from_ok = generator.get("from").is_none_or(Value::is_u64);
+                        let known = generator
+                            .keys()
+                            .all(|key| key == "generate" || key == "from");
                         match count {
                             Some(count)
-                                if generator.len() == 1
+                                if known
+                                    && from_ok
                                     && (1..=GENERATED_ITEMS_MAX).contains(&count) => {}
                             _ => {
                                 return Err(self.refuse(
                                     format!("{here}.body.transfer_data"),
-                                    format!("expected `{{generate: N}}` with N from 1 to {GENERATED_ITEMS_MAX}"),
+                                    format!("expected `{{generate: N}}` with N from 1 to {GENERATED_ITEMS_MAX}, and an optional `from: <first index>`"),
                                 ));
                             }
                         }
