@@ -10,8 +10,13 @@ use http::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use transfersim_mock_providers::http::{ClockSource, base_url, router, serve_both};
-use transfersim_mock_providers::{Hubspot, InProcessProvider, Salesforce};
+use transfersim_mock_providers::http::{
+    ClockSource, HttpOptions, SLEEP_MAX_MS, base_url, router, router_with_options, serve_both,
+    serve_router,
+};
+use transfersim_mock_providers::{
+    AccountOptions, Hubspot, InProcessProvider, Matcher, Salesforce, Verdict,
+};
 
 use crate::support::*;
 
@@ -408,11 +413,18 @@ async fn the_http_form_answers_byte_for_byte_what_the_in_process_form_answers() 
 }
 
 async fn assert_closed_without_answer(address: std::net::SocketAddr, path: &str) {
+    assert_raw_request_closed_without_answer(
+        address,
+        &format!("GET {path} HTTP/1.1\r\nhost: mock\r\n\r\n"),
+    )
+    .await;
+}
+
+/// Sends one raw HTTP/1.1 request and asserts that the connection closes with not a byte of
+/// answer (or is reset), within a bound.
+async fn assert_raw_request_closed_without_answer(address: std::net::SocketAddr, raw: &str) {
     let mut stream = TcpStream::connect(address).await.expect("connects");
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nhost: mock\r\n\r\n").as_bytes())
-        .await
-        .expect("writes");
+    stream.write_all(raw.as_bytes()).await.expect("writes");
     let mut received = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut received))
         .await
@@ -531,4 +543,145 @@ async fn a_mock_router_nested_under_plain_axum_serve_still_drops_without_answeri
         .expect("unpoisoned")
         .handle(EPOCH, get("/__admin", None));
     assert_closed_without_answer(address, "/providers/hubspot/crm/v3/objects/contacts").await;
+}
+
+/// PROVIDER-33: over HTTP, a timeout fault before acting and one after acting both close the
+/// connection without a byte of answer; only the one after acting has written the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_timeout_fault_drops_the_connection_without_an_answer() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let address = listener.local_addr().expect("an address");
+    let hubspot = Arc::new(Mutex::new(Hubspot::new("unset", SEED)));
+    let server = tokio::spawn(serve_both(
+        listener,
+        hubspot.clone(),
+        Arc::new(Mutex::new(Salesforce::new("unset", SEED))),
+        ClockSource::from_fn(|| EPOCH),
+    ));
+    let upsert = "/crm/v3/objects/contacts/batch/upsert";
+    let (account, token) = {
+        let mut hubspot = hubspot.lock().expect("unpoisoned");
+        let (credentials, token) = hubspot_account(&mut hubspot, &AccountOptions::default());
+        (credentials.account_id, token)
+    };
+    let records = || {
+        hubspot
+            .lock()
+            .expect("unpoisoned")
+            .records(&account, "contacts")
+            .expect("records")
+            .len()
+    };
+    let raw_upsert = |external_id: &str| {
+        let body = json!({"inputs": [{"idProperty": "endgrate_internal_id", "id": external_id, "properties": {}}]})
+            .to_string();
+        format!(
+            "POST /hubspot{upsert} HTTP/1.1\r\nhost: mock\r\nauthorization: Bearer {token}\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    for (verdict, external_id, written) in [
+        (Verdict::TimeoutBeforeActing, "before", 0),
+        (Verdict::TimeoutAfterActing, "after", 1),
+    ] {
+        hubspot
+            .lock()
+            .expect("unpoisoned")
+            .install_fault(Matcher::exact(Method::POST, upsert).then(verdict).times(1))
+            .expect("room");
+        assert_raw_request_closed_without_answer(address, &raw_upsert(external_id)).await;
+        assert_eq!(records(), written, "after the {external_id}-acting timeout");
+    }
+    // The rules are used up: the same request is answered again.
+    let answered = reqwest::Client::new()
+        .post(format!("http://{address}/hubspot{upsert}"))
+        .bearer_auth(&token)
+        .header("content-type", JSON)
+        .body(json!({"inputs": [{"idProperty": "endgrate_internal_id", "id": "after", "properties": {}}]}).to_string())
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(answered.status().as_u16(), 200);
+    assert_eq!(
+        records(),
+        1,
+        "the resend updated the record written before the timeout"
+    );
+    server.abort();
+}
+
+/// PROVIDER-34: over HTTP a latency is slept in wall time, but only up to a short cap (1 s by
+/// default); the full simulated latency is what the in-process form reports.
+// Measuring the HTTP form's real sleep needs the wall clock, like the HTTP form itself (the
+// crate's one wall-clock boundary, `src/http.rs`).
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_latency_faults_are_short_wall_time_delays() {
+    assert_eq!(HttpOptions::default().sleep_max_ms, SLEEP_MAX_MS);
+    const { assert!(SLEEP_MAX_MS <= 1_000, "the default cap is short") };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let address = listener.local_addr().expect("an address");
+    let hubspot = Arc::new(Mutex::new(Hubspot::new("unset", SEED)));
+    let app = router_with_options(
+        hubspot.clone(),
+        ClockSource::from_fn(|| EPOCH),
+        HttpOptions { sleep_max_ms: 400 },
+    );
+    let server = tokio::spawn(serve_router(listener, app));
+    let options = AccountOptions {
+        latency_ms: Some(0),
+        ..AccountOptions::default()
+    };
+    let token = {
+        let mut hubspot = hubspot.lock().expect("unpoisoned");
+        let (_, token) = hubspot_account(&mut hubspot, &options);
+        hubspot
+            .install_fault(
+                Matcher::exact(Method::GET, "/crm/v3/objects/companies")
+                    .then(Verdict::Delay { ms: 200 }),
+            )
+            .expect("room");
+        hubspot
+            .install_fault(
+                Matcher::exact(Method::GET, "/crm/v3/objects/contacts")
+                    .then(Verdict::Delay { ms: 3_600_000 }),
+            )
+            .expect("room");
+        token
+    };
+    let client = reqwest::Client::new();
+    let timed = |path: &'static str| {
+        let request = client
+            .get(format!("http://{address}{path}"))
+            .bearer_auth(&token)
+            .timeout(Duration::from_secs(10));
+        async move {
+            let started = std::time::Instant::now();
+            let response = request.send().await.expect("an answer");
+            assert_eq!(response.status().as_u16(), 200, "{path}");
+            started.elapsed()
+        }
+    };
+    let short = timed("/crm/v3/objects/companies").await;
+    assert!(
+        short >= Duration::from_millis(200),
+        "slept for real: {short:?}"
+    );
+    let long = timed("/crm/v3/objects/contacts").await;
+    assert!(
+        long >= Duration::from_millis(400),
+        "slept up to the cap: {long:?}"
+    );
+    assert!(
+        long < Duration::from_secs(5),
+        "an hour's latency is cut short: {long:?}"
+    );
+    // In process, the hour stays an hour: the in-memory world simulates it.
+    let served = hubspot
+        .lock()
+        .expect("unpoisoned")
+        .handle(EPOCH, get("/crm/v3/objects/contacts", Some(&token)));
+    assert_eq!(served.latency_ms, 3_600_000);
+    server.abort();
 }

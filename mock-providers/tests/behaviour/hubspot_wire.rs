@@ -196,6 +196,19 @@ fn batch_update_writes_by_id_and_reports_unknown_ids_and_bad_emails() {
         ),
     );
     assert_snapshot!("hubspot_update_ok", ok.render());
+    let stored = |hubspot: &transfersim_mock_providers::Hubspot, id: &str, property: &str| {
+        hubspot
+            .record(&credentials.account_id, "contacts", id)
+            .expect("exists")
+            .properties
+            .get(property)
+            .cloned()
+    };
+    assert_eq!(
+        stored(&hubspot, &ids[0], "phone"),
+        Some(json!("+1-555-0000"))
+    );
+    assert_eq!(stored(&hubspot, &ids[1], "lastname"), Some(json!("Hopper")));
     let partial = send(
         &mut hubspot,
         EPOCH + 6,
@@ -214,6 +227,8 @@ fn batch_update_writes_by_id_and_reports_unknown_ids_and_bad_emails() {
     let errors = partial.json()["errors"].clone();
     assert_eq!(errors[0]["context"]["ids"], json!(["999999"]));
     assert_eq!(errors[1]["context"]["ids"], json!([ids[0]]));
+    assert_eq!(stored(&hubspot, &ids[1], "firstname"), Some(json!("Grace")));
+    assert_ne!(stored(&hubspot, &ids[0], "email"), Some(json!("broken")));
 }
 
 #[test]
