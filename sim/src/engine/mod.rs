@@ -941,9 +941,20 @@ impl Engine {
         session.running = Some(transfer_id.clone());
         let needs_reauthentication = session.needs_reauthentication;
         let provider = session.binding.as_ref().map(|binding| binding.provider);
+        let known_ids = &session.internal_ids;
         if let Some(transfer) = self.transfers.get_mut(&transfer_id) {
             transfer.state = TransferState::Running;
             transfer.started_at = Some(now);
+            // An item with only `internal_id` whose provider id the session has learnt (from an
+            // earlier item with both, or an earlier upsert) is written to that record by id.
+            let endgrate_type = transfer.endgrate_type;
+            for item in transfer.items.iter_mut().filter(|item| item.id.is_none()) {
+                if let Some(internal_id) = &item.internal_id
+                    && let Some(id) = known_ids.get(&(endgrate_type, internal_id.clone()))
+                {
+                    item.id = Some(id.clone());
+                }
+            }
         }
         self.trace(format!("transfer {transfer_id} started"));
         if needs_reauthentication {
@@ -954,6 +965,7 @@ impl Engine {
                 "The session needs re-authentication: configure it again.".to_owned(),
                 None,
             );
+            self.fail_rest(now, &transfer_id, ErrorType::Authentication);
             self.complete(now, &transfer_id);
             return;
         }
