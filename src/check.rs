@@ -19,9 +19,11 @@ const JOBS_MAX: usize = 256;
 
 /// Runs `check` with its flags; answers the exit code.
 pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
-    if args.jobs == 0 || args.jobs > JOBS_MAX {
-        anyhow::bail!("`--jobs` must be 1 to {JOBS_MAX}");
+    if args.jobs > JOBS_MAX {
+        anyhow::bail!("`--jobs` must be 0 (one per CPU) to {JOBS_MAX}");
     }
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let requested_jobs = if args.jobs == 0 { cpus } else { args.jobs };
     let engine = engine_config(args)?;
     let loaded = if args.scenarios.is_empty() {
         suite::embedded()
@@ -78,7 +80,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     let options = RunOptions {
         seed: args.seed,
         jobs: if args.target == "memory" {
-            args.jobs
+            requested_jobs
         } else {
             1
         },
@@ -92,7 +94,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     } else {
         Some(http_target(args)?)
     };
-    let jobs = if http_target.is_some() { 1 } else { args.jobs };
+    let jobs = if http_target.is_some() {
+        1
+    } else {
+        requested_jobs
+    };
     emit(
         &mut stdout,
         &format!(

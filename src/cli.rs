@@ -48,8 +48,9 @@ pub struct CheckArgs {
     /// Override every scenario's seed (the replay command uses this).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// Scenarios to run at once; results are the same for any value.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Scenarios to run at once; results are the same for any value. 0, the default, runs one
+    /// per CPU on the in-memory target (an HTTP target always runs one at a time).
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub jobs: usize,
     /// List the scenarios that would run, and exit.
     #[arg(long)]
@@ -141,7 +142,7 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let command = cli.command.unwrap_or(Command::Check(CheckArgs {
         target: "memory".to_owned(),
-        jobs: 1,
+        jobs: 0,
         listen: "127.0.0.1:0".to_owned(),
         max_wait: "10m".to_owned(),
         ..CheckArgs::default()

@@ -645,10 +645,9 @@ fn the_embedded_suite_over_http_gives_the_in_memory_results() {
         in_memory_only >= 1,
         "the in-memory-only scenarios are counted"
     );
-    assert!(
-        took < Duration::from_secs(60),
-        "the suite over HTTP took {took:?}"
-    );
+    // The 60 s figure of issue 7 is a benchmark, not a timed test (shared, noisy machines):
+    // `benches/figures.sh` measures it and BENCHMARKS.md records it.
+    eprintln!("the suite over HTTP took {took:?}");
 }
 
 #[cfg(feature = "mutations")]

@@ -103,6 +103,15 @@ pub trait Connector: Debug + Send {
         context: &RequestContext<'_>,
         items: &[OutgoingItem],
     ) -> Vec<(Vec<usize>, ProviderRequest)>;
+    /// The positions each request of [`Connector::push_requests`] carries, in the same order,
+    /// without building the requests (the engine asks for them at every answer). The default
+    /// builds them; connectors override it with their cheap split.
+    fn push_split(&self, context: &RequestContext<'_>, items: &[OutgoingItem]) -> Vec<Vec<usize>> {
+        self.push_requests(context, items)
+            .into_iter()
+            .map(|(positions, _)| positions)
+            .collect()
+    }
     /// The budget to pace to before the provider's headers say otherwise; `None` for a
     /// provider without a known budget (no pacing).
     fn default_budget(&self) -> Option<crate::engine::Budget> {
@@ -150,6 +159,22 @@ pub trait Connector: Debug + Send {
         items: &[OutgoingItem],
         response: &ProviderResponse,
     ) -> Result<Vec<ItemResult>, Unusable>;
+}
+
+/// The split both real providers use: the positions of items without a provider `id` (upserts)
+/// and of those with one (updates), each list in input order.
+pub fn upserts_and_updates(items: &[OutgoingItem]) -> (Vec<usize>, Vec<usize>) {
+    (0..items.len()).partition(|&position| items[position].id.is_none())
+}
+
+/// [`upserts_and_updates`] as [`Connector::push_split`] answers it: upserts first, then
+/// updates, leaving out an empty side.
+pub fn upserts_then_updates(items: &[OutgoingItem]) -> Vec<Vec<usize>> {
+    let (upserts, updates) = upserts_and_updates(items);
+    [upserts, updates]
+        .into_iter()
+        .filter(|positions| !positions.is_empty())
+        .collect()
 }
 
 /// A provider answer's body as JSON.

@@ -1,6 +1,8 @@
 //! The hubspot connector (CONTRACT.md section 6): OAuth refresh with `expires_in`, `after`-cursor
 //! listing, batch upsert on `endgrate_internal_id` and batch update, 100 items a batch.
 
+use std::collections::BTreeMap;
+
 use http::Method;
 use serde_json::{Map, Value, json};
 use transfersim_mock_providers::{ProviderRequest, ProviderResponse};
@@ -8,7 +10,8 @@ use transfersim_mock_providers::{ProviderRequest, ProviderResponse};
 use super::{refresh_form, to_provider, to_schema};
 use crate::connector::{
     Connector, ItemResult, ItemWritten, OutgoingItem, PulledPage, PulledRecord, RequestContext,
-    TokenGrant, Unusable, form_request, json_body, json_request, oauth_grant,
+    TokenGrant, Unusable, form_request, json_body, json_request, oauth_grant, upserts_and_updates,
+    upserts_then_updates,
 };
 use crate::engine::{Budget, ReportedUsage};
 use crate::schema::EndgrateType;
@@ -105,14 +108,17 @@ impl Connector for HubspotConnector {
         })
     }
 
+    fn push_split(&self, _context: &RequestContext<'_>, items: &[OutgoingItem]) -> Vec<Vec<usize>> {
+        upserts_then_updates(items)
+    }
+
     fn push_requests(
         &self,
         context: &RequestContext<'_>,
         items: &[OutgoingItem],
     ) -> Vec<(Vec<usize>, ProviderRequest)> {
         let (object, table) = mapping(context.endgrate_type);
-        let (updates, upserts): (Vec<usize>, Vec<usize>) =
-            (0..items.len()).partition(|&p| items[p].id.is_some());
+        let (upserts, updates) = upserts_and_updates(items);
         let mut requests = Vec::new();
         if !upserts.is_empty() {
             let inputs: Vec<Value> = upserts
@@ -170,31 +176,45 @@ impl Connector for HubspotConnector {
             .get("results")
             .and_then(Value::as_array)
             .ok_or_else(|| Unusable("no `results` array".to_owned()))?;
-        let errors = body
+        let errors: &[Value] = body
             .get("errors")
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+            .map_or(&[], Vec::as_slice);
+        // Results are not in input order: an upsert is matched by its external id property, an
+        // update by its record id; errors name the input's `id` in `context.ids`. Each is
+        // indexed once (the first of equal keys wins), so a batch costs O(n log n).
+        let mut by_id: BTreeMap<&str, &Value> = BTreeMap::new();
+        let mut by_external_id: BTreeMap<&str, &Value> = BTreeMap::new();
+        for result in results {
+            if let Some(id) = result.get("id").and_then(Value::as_str) {
+                by_id.entry(id).or_insert(result);
+            }
+            if let Some(external_id) = result
+                .get("properties")
+                .and_then(|properties| properties.get(EXTERNAL_ID_PROPERTY))
+                .and_then(Value::as_str)
+            {
+                by_external_id.entry(external_id).or_insert(result);
+            }
+        }
+        let mut refusals: BTreeMap<&str, &Value> = BTreeMap::new();
+        for error in errors {
+            let ids = error
+                .get("context")
+                .and_then(|context| context.get("ids"))
+                .and_then(Value::as_array);
+            for id in ids.into_iter().flatten().filter_map(Value::as_str) {
+                refusals.entry(id).or_insert(error);
+            }
+        }
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            // Results are not in input order: match an upsert by its external id property, an
-            // update by its record id; errors name the input's `id` in `context.ids`.
             let key = item.id.as_deref().unwrap_or(&item.external_id);
-            let found = results.iter().find(|result| match &item.id {
-                Some(id) => result.get("id").and_then(Value::as_str) == Some(id.as_str()),
-                None => {
-                    result
-                        .pointer(&format!("/properties/{EXTERNAL_ID_PROPERTY}"))
-                        .and_then(Value::as_str)
-                        == Some(item.external_id.as_str())
-                }
-            });
-            let refused = errors.iter().find(|error| {
-                error
-                    .pointer("/context/ids")
-                    .and_then(Value::as_array)
-                    .is_some_and(|ids| ids.iter().any(|id| id.as_str() == Some(key)))
-            });
+            let found = match &item.id {
+                Some(id) => by_id.get(id.as_str()).copied(),
+                None => by_external_id.get(item.external_id.as_str()).copied(),
+            };
+            let refused = refusals.get(key).copied();
             let outcome = match (found, refused) {
                 (Some(result), _) => Ok(ItemWritten {
                     id: result

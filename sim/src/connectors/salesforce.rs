@@ -9,7 +9,8 @@ use transfersim_mock_providers::{ProviderRequest, ProviderResponse};
 use super::{refresh_form, to_provider, to_schema};
 use crate::connector::{
     Connector, ItemResult, ItemWritten, OutgoingItem, PulledPage, PulledRecord, RequestContext,
-    TokenGrant, Unusable, form_request, json_body, json_request, oauth_grant,
+    TokenGrant, Unusable, form_request, json_body, json_request, oauth_grant, upserts_and_updates,
+    upserts_then_updates,
 };
 use crate::engine::{Budget, ReportedUsage};
 use crate::schema::EndgrateType;
@@ -124,14 +125,17 @@ impl Connector for SalesforceConnector {
         })
     }
 
+    fn push_split(&self, _context: &RequestContext<'_>, items: &[OutgoingItem]) -> Vec<Vec<usize>> {
+        upserts_then_updates(items)
+    }
+
     fn push_requests(
         &self,
         context: &RequestContext<'_>,
         items: &[OutgoingItem],
     ) -> Vec<(Vec<usize>, ProviderRequest)> {
         let (object, table) = mapping(context.endgrate_type);
-        let (updates, upserts): (Vec<usize>, Vec<usize>) =
-            (0..items.len()).partition(|&p| items[p].id.is_some());
+        let (upserts, updates) = upserts_and_updates(items);
         let mut requests = Vec::new();
         if !upserts.is_empty() {
             let records: Vec<Value> = upserts

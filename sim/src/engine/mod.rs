@@ -201,6 +201,18 @@ impl Wire<'_> {
         let requests = self.connector.push_requests(&self.context(), &batch);
         (batch, requests)
     }
+
+    /// A push's current batch, and the positions each of its requests carries (as
+    /// [`Wire::batch_requests`], without building the requests).
+    fn batch_split(&self, resend_as_create: bool) -> (Vec<OutgoingItem>, Vec<Vec<usize>>) {
+        let batch = outgoing_batch(
+            resend_as_create,
+            self.transfer,
+            self.connector.push_batch_size(),
+        );
+        let split = self.connector.push_split(&self.context(), &batch);
+        (batch, split)
+    }
 }
 
 /// A 2xx provider answer, parsed by the transfer's connector.
@@ -1140,10 +1152,10 @@ impl Engine {
                 .parse_pull(&wire.context(), &response)
                 .map(Parsed::Page),
             Direction::Push => {
-                let (batch, requests) = wire.batch_requests(resend_as_create);
-                let carried: Vec<OutgoingItem> = requests
+                let (batch, split) = wire.batch_split(resend_as_create);
+                let carried: Vec<OutgoingItem> = split
                     .get(wire.transfer.sub_request_index)
-                    .map(|(positions, _)| {
+                    .map(|positions| {
                         positions
                             .iter()
                             .filter_map(|&p| batch.get(p).cloned())
@@ -1233,11 +1245,10 @@ impl Engine {
                 let Some(wire) = self.wire(transfer_id) else {
                     return;
                 };
-                let (batch, requests) = wire.batch_requests(resend_as_create);
-                let carried = requests
+                let (batch, split) = wire.batch_split(resend_as_create);
+                let carried = split
                     .into_iter()
                     .nth(wire.transfer.sub_request_index)
-                    .map(|(positions, _)| positions)
                     .unwrap_or_default();
                 if let Some(transfer) = self.transfers.get_mut(transfer_id) {
                     for position in carried {
@@ -1455,7 +1466,7 @@ impl Engine {
             return;
         };
         let batch_size = wire.connector.push_batch_size();
-        let request_count = wire.batch_requests(resend_as_create).1.len();
+        let request_count = wire.batch_split(resend_as_create).1.len();
         let Some(transfer) = self.transfers.get_mut(transfer_id) else {
             return;
         };

@@ -208,3 +208,37 @@ fn salesforce_token_answer_moves_api_calls_to_its_instance_url() {
     assert_eq!(grant.instance_url.as_deref(), Some("http://s.test/sf"));
     assert_eq!(grant.expires_in_ms, None);
 }
+
+#[test]
+fn push_split_gives_the_positions_push_requests_carries_for_both_providers() {
+    let connectors: [Box<dyn Connector>; 2] =
+        [Box::new(HubspotConnector), Box::new(SalesforceConnector)];
+    let batches = [
+        vec![item(0, None, "a", "A"), item(1, None, "b", "B")],
+        vec![item(0, Some("7"), "x", "X"), item(1, Some("8"), "y", "Y")],
+        vec![
+            item(0, Some("7"), "x", "X"),
+            item(1, None, "b", "B"),
+            item(2, Some("9"), "z", "Z"),
+            item(3, None, "c", "C"),
+        ],
+        Vec::new(),
+    ];
+    for connector in &connectors {
+        for batch in &batches {
+            let ctx = context("http://api.test", Some("tok"));
+            let built: Vec<Vec<usize>> = connector
+                .push_requests(&ctx, batch)
+                .into_iter()
+                .map(|(positions, _)| positions)
+                .collect();
+            assert_eq!(connector.push_split(&ctx, batch), built);
+        }
+    }
+    let ctx = context("http://api.test", Some("tok"));
+    assert_eq!(
+        HubspotConnector.push_split(&ctx, &batches[2]),
+        vec![vec![1, 3], vec![0, 2]],
+        "upserts first, then updates"
+    );
+}
