@@ -167,6 +167,15 @@ fn coverage_lists_every_requirement_with_its_scenarios_or_named_test() {
     assert!(run.stdout.contains("requirements:"), "{}", run.stdout);
 }
 
+/// Issue 6's acceptance: the embedded suite and named tests cover every requirement.
+#[test]
+fn the_embedded_suite_covers_every_requirement() {
+    let run = transfersim(&["check", "--coverage", "--require-full-coverage"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("GAP"), "{}", run.stdout);
+    assert!(run.stdout.contains(", 0 gaps"), "{}", run.stdout);
+}
+
 #[test]
 fn require_full_coverage_fails_on_a_gap() {
     let dir = scratch("coverage");

@@ -1775,3 +1775,159 @@ async fn a_redirecting_receiver_is_a_failed_attempt_retried_after_five_seconds()
         timers.abort();
     }
 }
+
+/// HELPER-21: over HTTP on a virtual clock, provider requests and webhook deliveries take no
+/// virtual time, and the 30 s provider timeout and the 10 s webhook window run on the wall clock.
+/// A provider page that takes 60 s and a receiver that takes 11 s: after 31 s of real waiting the
+/// virtual clock has not moved, the page has timed out (the pull did not complete) and the
+/// webhook attempt has failed; each is retried only when virtual time reaches its back-off
+/// (1 s for the provider, 5 s for the webhook). Without wall-clock timeouts the page would have
+/// been read and the webhook delivered, with nothing to retry. Takes about 32 s of wall time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_provider_calls_and_webhooks_take_no_virtual_time_and_time_out_on_wall_time() {
+    use wiremock::matchers::{method, path};
+    // The first page request and the first delivery are slow; later ones are answered at once.
+    let provider = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/oauth/v1/token"))
+        .respond_with(token_answer())
+        .mount(&provider)
+        .await;
+    let page = wiremock::ResponseTemplate::new(200).set_body_json(json!({"results": []}));
+    wiremock::Mock::given(method("GET"))
+        .and(path("/crm/v3/objects/contacts"))
+        .respond_with(page.clone().set_delay(Duration::from_secs(60)))
+        .up_to_n_times(1)
+        .mount(&provider)
+        .await;
+    wiremock::Mock::given(method("GET"))
+        .and(path("/crm/v3/objects/contacts"))
+        .respond_with(page)
+        .mount(&provider)
+        .await;
+    let receiver = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_secs(11)))
+        .up_to_n_times(1)
+        .mount(&receiver)
+        .await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let service = Service::new(EngineConfig::default(), ServeClock::virtual_at(START_MS));
+    let timers = service.spawn_timer_task();
+    let app = app(service);
+    let clock = |app: axum::Router| async move {
+        call(&app, "GET", "/api/test_helpers/clock", None).await.1["now"].clone()
+    };
+    let before = clock(app.clone()).await;
+    let (status, session) = call(
+        &app,
+        "POST",
+        "/api/pull/initiate",
+        Some(json!({
+            "schema": [{"endgrate_type": "crm-contact"}],
+            "configuration_webhook": {"endpoint": format!("{}/hook", receiver.uri())},
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    let (status, configured) = call(
+        &app,
+        "POST",
+        "/api/test_helpers/session/configure",
+        Some(json!({
+            "session_id": session["session_id"],
+            "provider": "hubspot",
+            "provider_base_url": provider.uri(),
+            "credentials": {"refresh_token": "rt-0", "client_id": "c", "client_secret": "s"},
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{configured}");
+    let (status, triggered) = call(
+        &app,
+        "POST",
+        "/api/pull/transfer",
+        Some(json!({"session_id": session["session_id"], "endgrate_type": "crm-contact"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{triggered}");
+    let transfer_id = triggered["transfer_id"].as_str().unwrap_or("").to_owned();
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    assert_eq!(
+        clock(app.clone()).await,
+        before,
+        "31 s of provider and receiver waits moved the virtual clock"
+    );
+    assert_eq!(
+        contact_list_requests(&provider).await,
+        1,
+        "one page request so far"
+    );
+    let attempts = receiver.received_requests().await.unwrap_or_default().len();
+    assert_eq!(attempts, 1, "one webhook attempt so far");
+    let (status, data) = call(
+        &app,
+        "GET",
+        &format!("/api/pull/data?transfer_id={transfer_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status, 409,
+        "the 60 s page should have timed out at 30 s of wall time, leaving the pull running: {data}"
+    );
+    let (status, advanced) = call(
+        &app,
+        "POST",
+        "/api/test_helpers/clock/advance",
+        Some(json!({"seconds": 6})),
+    )
+    .await;
+    assert_eq!(status, 200, "{advanced}");
+    // Bounded: 50 polls of 100 ms for the retries the advance released.
+    for _ in 0..50 {
+        if contact_list_requests(&provider).await >= 2
+            && receiver.received_requests().await.unwrap_or_default().len() >= 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        contact_list_requests(&provider).await,
+        2,
+        "the timed-out page is resent after its 1 s back-off of virtual time"
+    );
+    assert_eq!(
+        receiver.received_requests().await.unwrap_or_default().len(),
+        2,
+        "the webhook slower than 10 s of wall time failed and is retried 5 s of virtual time later"
+    );
+    let (status, data) = call(
+        &app,
+        "GET",
+        &format!("/api/pull/data?transfer_id={transfer_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "the resent page completed the pull: {data}");
+    if let Some(timers) = timers {
+        timers.abort();
+    }
+}
+
+/// How many contact-list requests `provider` has received.
+async fn contact_list_requests(provider: &wiremock::MockServer) -> usize {
+    provider
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|request| request.url.path() == "/crm/v3/objects/contacts")
+        .count()
+}
