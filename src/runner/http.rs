@@ -34,7 +34,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use transfersim_mock_providers::http::{ClockSource, router, serve_router};
+use transfersim_mock_providers::http::{
+    ClockSource, HttpOptions as MockHttpOptions, router_with_options, serve_router,
+};
 use transfersim_mock_providers::{Hubspot, Millis, Mock, Salesforce};
 use transfersim_sim::time::parse_rfc3339;
 use transfersim_sim::world::World;
@@ -240,9 +242,23 @@ impl HttpTarget {
         } else {
             ClockSource::wall()
         };
+        // Against a virtual clock a provider request takes no virtual time (HELPER-21), so the
+        // mocks answer at once instead of sleeping their latency on the wall clock; against a
+        // wall clock they sleep it (up to the mocks' cap), as real providers take time.
+        let mock_options = if virtual_clock {
+            MockHttpOptions { sleep_max_ms: 0 }
+        } else {
+            MockHttpOptions::default()
+        };
         let app = axum::Router::new()
-            .nest_service("/hubspot", router(hubspot.clone(), mock_clock.clone()))
-            .nest_service("/salesforce", router(salesforce.clone(), mock_clock))
+            .nest_service(
+                "/hubspot",
+                router_with_options(hubspot.clone(), mock_clock.clone(), mock_options),
+            )
+            .nest_service(
+                "/salesforce",
+                router_with_options(salesforce.clone(), mock_clock, mock_options),
+            )
             .route(
                 "/receivers/{generation}/{name}",
                 axum::routing::any(receive_webhook).with_state(shared.clone()),
