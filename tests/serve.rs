@@ -1329,30 +1329,17 @@ async fn configuration_webhook_attempts(config: EngineConfig) -> (Vec<Attempt>, 
     let timers = service.spawn_timer_task();
     let app = app(service);
     let (url, attempts, receiver) = failing_receiver(3).await;
-    let (status, session) = call(
+    let session = configured_hubspot_session(
         &app,
-        "POST",
-        "/api/push/initiate",
-        Some(json!({
+        "push",
+        json!({
             "schema": [{"endgrate_type": "crm-contact"}],
             "configuration_webhook": {"endpoint": url, "metadata": {"n": 1}},
-        })),
+        }),
+        "http://127.0.0.1:9",
+        json!({"refresh_token": "r", "client_id": "c", "client_secret": "s"}),
     )
     .await;
-    assert_eq!(status, 200, "{session}");
-    let (status, configured) = call(
-        &app,
-        "POST",
-        "/api/test_helpers/session/configure",
-        Some(json!({
-            "session_id": session["session_id"],
-            "provider": "hubspot",
-            "provider_base_url": "http://127.0.0.1:9",
-            "credentials": {"refresh_token": "r", "client_id": "c", "client_secret": "s"},
-        })),
-    )
-    .await;
-    assert_eq!(status, 200, "{configured}");
     // Paused time: this sleep runs the whole ladder and then some.
     tokio::time::sleep(Duration::from_secs(15 * 60)).await;
     let attempts = attempts.lock().expect("unpoisoned").clone();
@@ -1455,31 +1442,18 @@ async fn refreshes_over_three_pushes(config: EngineConfig) -> Vec<usize> {
     };
     let (hubspot_url, hubspot, credentials, server) = serve_with_hubspot(&service, &options).await;
     let app = app(service);
-    let (status, session) = call(
+    let session = configured_hubspot_session(
         &app,
-        "POST",
-        "/api/push/initiate",
-        Some(json!({"schema": [{"endgrate_type": "crm-contact"}]})),
+        "push",
+        json!({"schema": [{"endgrate_type": "crm-contact"}]}),
+        &hubspot_url,
+        json!({
+            "refresh_token": credentials.refresh_token,
+            "client_id": credentials.client_id,
+            "client_secret": credentials.client_secret,
+        }),
     )
     .await;
-    assert_eq!(status, 200, "{session}");
-    let (status, configured) = call(
-        &app,
-        "POST",
-        "/api/test_helpers/session/configure",
-        Some(json!({
-            "session_id": session["session_id"],
-            "provider": "hubspot",
-            "provider_base_url": hubspot_url,
-            "credentials": {
-                "refresh_token": credentials.refresh_token,
-                "client_id": credentials.client_id,
-                "client_secret": credentials.client_secret,
-            },
-        })),
-    )
-    .await;
-    assert_eq!(status, 200, "{configured}");
     let mut counts = Vec::new();
     // The second push 60 s after the first; the third past the 600 s lifetime.
     for (wait_s, email) in [
@@ -1529,27 +1503,14 @@ async fn pull_from(provider: &wiremock::MockServer) -> (u16, Value, Value, Value
     let service = Service::new(EngineConfig::default(), ServeClock::wall(START_MS));
     let timers = service.spawn_timer_task();
     let app = app(service);
-    let (status, session) = call(
+    let session = configured_hubspot_session(
         &app,
-        "POST",
-        "/api/pull/initiate",
-        Some(json!({"schema": [{"endgrate_type": "crm-contact"}]})),
+        "pull",
+        json!({"schema": [{"endgrate_type": "crm-contact"}]}),
+        &provider.uri(),
+        json!({"refresh_token": "rt-0", "client_id": "c", "client_secret": "s"}),
     )
     .await;
-    assert_eq!(status, 200, "{session}");
-    let (status, configured) = call(
-        &app,
-        "POST",
-        "/api/test_helpers/session/configure",
-        Some(json!({
-            "session_id": session["session_id"],
-            "provider": "hubspot",
-            "provider_base_url": provider.uri(),
-            "credentials": {"refresh_token": "rt-0", "client_id": "c", "client_secret": "s"},
-        })),
-    )
-    .await;
-    assert_eq!(status, 200, "{configured}");
     let started = std::time::Instant::now();
     let (status, answer) = tokio::time::timeout(
         Duration::from_secs(20),
@@ -1733,30 +1694,17 @@ async fn a_redirecting_receiver_is_a_failed_attempt_retried_after_five_seconds()
     let service = Service::new(EngineConfig::default(), ServeClock::wall(START_MS));
     let timers = service.spawn_timer_task();
     let app = app(service);
-    let (status, session) = call(
+    configured_hubspot_session(
         &app,
-        "POST",
-        "/api/push/initiate",
-        Some(json!({
+        "push",
+        json!({
             "schema": [{"endgrate_type": "crm-contact"}],
             "configuration_webhook": {"endpoint": format!("{}/hook", receiver.uri())},
-        })),
+        }),
+        "http://127.0.0.1:9",
+        json!({"refresh_token": "r", "client_id": "c", "client_secret": "s"}),
     )
     .await;
-    assert_eq!(status, 200, "{session}");
-    let (status, _) = call(
-        &app,
-        "POST",
-        "/api/test_helpers/session/configure",
-        Some(json!({
-            "session_id": session["session_id"],
-            "provider": "hubspot",
-            "provider_base_url": "http://127.0.0.1:9",
-            "credentials": {"refresh_token": "r", "client_id": "c", "client_secret": "s"},
-        })),
-    )
-    .await;
-    assert_eq!(status, 200);
     // Bounded: 100 polls of 100 ms for the second attempt.
     let mut attempts = Vec::new();
     for _ in 0..100 {
@@ -1824,30 +1772,17 @@ async fn over_http_provider_calls_and_webhooks_take_no_virtual_time_and_time_out
         call(&app, "GET", "/api/test_helpers/clock", None).await.1["now"].clone()
     };
     let before = clock(app.clone()).await;
-    let (status, session) = call(
+    let session = configured_hubspot_session(
         &app,
-        "POST",
-        "/api/pull/initiate",
-        Some(json!({
+        "pull",
+        json!({
             "schema": [{"endgrate_type": "crm-contact"}],
             "configuration_webhook": {"endpoint": format!("{}/hook", receiver.uri())},
-        })),
+        }),
+        &provider.uri(),
+        json!({"refresh_token": "rt-0", "client_id": "c", "client_secret": "s"}),
     )
     .await;
-    assert_eq!(status, 200, "{session}");
-    let (status, configured) = call(
-        &app,
-        "POST",
-        "/api/test_helpers/session/configure",
-        Some(json!({
-            "session_id": session["session_id"],
-            "provider": "hubspot",
-            "provider_base_url": provider.uri(),
-            "credentials": {"refresh_token": "rt-0", "client_id": "c", "client_secret": "s"},
-        })),
-    )
-    .await;
-    assert_eq!(status, 200, "{configured}");
     let (status, triggered) = call(
         &app,
         "POST",
@@ -1930,4 +1865,38 @@ async fn contact_list_requests(provider: &wiremock::MockServer) -> usize {
         .iter()
         .filter(|request| request.url.path() == "/crm/v3/objects/contacts")
         .count()
+}
+
+/// Initiates a `kind` (`push` or `pull`) session on `app` with the `initiate` body, configures it
+/// against a hubspot at `provider_base_url` with `credentials`, and answers the initiate answer
+/// (its `session_id` included).
+async fn configured_hubspot_session(
+    app: &axum::Router,
+    kind: &str,
+    initiate: Value,
+    provider_base_url: &str,
+    credentials: Value,
+) -> Value {
+    let (status, session) = call(
+        app,
+        "POST",
+        &format!("/api/{kind}/initiate"),
+        Some(initiate),
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    let (status, configured) = call(
+        app,
+        "POST",
+        "/api/test_helpers/session/configure",
+        Some(json!({
+            "session_id": session["session_id"],
+            "provider": "hubspot",
+            "provider_base_url": provider_base_url,
+            "credentials": credentials,
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{configured}");
+    session
 }
