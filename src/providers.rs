@@ -82,7 +82,7 @@ pub fn run(args: &ProvidersArgs) -> anyhow::Result<u8> {
             listener,
             Arc::new(Mutex::new(hubspot)),
             Arc::new(Mutex::new(salesforce)),
-            ClockSource::wall(),
+            ClockSource::from_fn(crate::serve::clock::system_now_ms),
         );
         tokio::select! {
             result = server => result.context("serving the mock providers")?,

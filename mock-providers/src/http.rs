@@ -2,7 +2,7 @@
 //! that can drop a connection without answering, and [`serve_both`].
 //!
 //! - [`router`]: one provider's routes (provider routes and `/__admin`), over shared state. Each
-//!   request reads `now` from a [`ClockSource`] (wall time by default, or a target's virtual
+//!   request reads `now` from a [`ClockSource`] the caller gives (its wall clock, or a target's virtual
 //!   clock), calls the same pure `handle` as the in-process form, sleeps the answer's latency
 //!   (capped, so that long simulated latencies stay a matter for the in-memory target), and
 //!   answers the same bytes.
@@ -11,7 +11,8 @@
 //! - [`serve_both`]: hubspot under `/hubspot`, salesforce under `/salesforce`, base URLs set to
 //!   the listening address.
 //!
-//! **Boundary:** this is the only module of the crate that reads the wall clock or does IO.
+//! **Boundary:** this is the only module of the crate that does IO; it reads no clock itself
+//! (the caller's [`ClockSource`] does; `transfersim`'s wall clock lives in `src/serve/clock.rs`).
 
 use std::convert::Infallible;
 use std::fmt;
@@ -40,7 +41,7 @@ pub const SLEEP_MAX_MS: u64 = 1000;
 
 type ClockFuture = Pin<Box<dyn Future<Output = Millis> + Send>>;
 
-/// Where the HTTP form reads `now`: wall time, a fixed function, or an async source such as a
+/// Where the HTTP form reads `now`: the caller's wall clock, a fixed function, or an async source such as a
 /// target's `GET /api/test_helpers/clock`, so that a provider's window passes when the target's
 /// clock says it does.
 #[derive(Clone)]
@@ -52,23 +53,7 @@ impl fmt::Debug for ClockSource {
     }
 }
 
-impl Default for ClockSource {
-    fn default() -> Self {
-        Self::wall()
-    }
-}
-
 impl ClockSource {
-    /// The system clock, in milliseconds since the Unix epoch.
-    #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
-    pub fn wall() -> Self {
-        Self::from_fn(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        })
-    }
-
     /// A synchronous source, e.g. a test's pinned clock.
     pub fn from_fn(now: impl Fn() -> Millis + Send + Sync + 'static) -> Self {
         Self(Arc::new(move || {

@@ -88,8 +88,13 @@ async fn run_async(config: &LoadConfig, base_url: &str) -> anyhow::Result<Report
         accounts.push(credentials);
     }
     let hubspot = Arc::new(Mutex::new(hubspot));
-    let app =
-        axum::Router::new().nest_service("/hubspot", router(hubspot.clone(), ClockSource::wall()));
+    let app = axum::Router::new().nest_service(
+        "/hubspot",
+        router(
+            hubspot.clone(),
+            ClockSource::from_fn(crate::serve::clock::system_now_ms),
+        ),
+    );
     let mocks = tokio::spawn(serve_router(listener, app));
 
     let wall_start = Instant::now();

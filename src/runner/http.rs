@@ -240,7 +240,7 @@ impl HttpTarget {
                 }
             })
         } else {
-            ClockSource::wall()
+            ClockSource::from_fn(crate::serve::clock::system_now_ms)
         };
         // Against a virtual clock a provider request takes no virtual time (HELPER-21), so the
         // mocks answer at once instead of sleeping their latency on the wall clock; against a

@@ -448,7 +448,7 @@ async fn drop_and_timeout_verdicts_close_the_connection_without_an_answer() {
         listener,
         hubspot.clone(),
         Arc::new(Mutex::new(Salesforce::new("unset", SEED))),
-        ClockSource::wall(),
+        ClockSource::from_fn(|| EPOCH),
     ));
     let client = reqwest::Client::new();
     let admin = |path: &str| format!("http://{address}/hubspot/__admin{path}");
@@ -525,7 +525,7 @@ async fn a_mock_router_nested_under_plain_axum_serve_still_drops_without_answeri
     )));
     let app = axum::Router::new().nest_service(
         "/providers/hubspot",
-        router(hubspot.clone(), ClockSource::wall()),
+        router(hubspot.clone(), ClockSource::from_fn(|| EPOCH)),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     hubspot
