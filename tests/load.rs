@@ -1,10 +1,11 @@
 //! `transfersim load`: short runs against the in-memory target and against a `transfersim serve`
 //! started here on port 0; the report's numbers must agree with what was asked; bad flags exit 2.
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
+use common::ServeProcess;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -185,51 +186,9 @@ fn load_in_memory_stops_at_the_duration_cap() {
     assert!(took < Duration::from_secs(60), "a 2 s cap took {took:?}");
 }
 
-/// A `transfersim serve` child process on port 0, killed on drop.
-struct Serve {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serve {
-    fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_transfersim"))
-            .args(["serve", "--port", "0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("transfersim serve starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = receiver
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve prints where it listens");
-        let base = first
-            .strip_prefix("listening on ")
-            .expect("the first line names the address")
-            .to_owned();
-        Self { child, base }
-    }
-}
-
 #[test]
 fn load_against_serve_on_loopback_completes_every_transfer() {
-    let serve = Serve::start(&[]);
+    let serve = ServeProcess::start(&[]);
     let (report, _) = load_json(
         "serve",
         &[
@@ -256,7 +215,7 @@ fn load_against_serve_on_loopback_completes_every_transfer() {
 
 #[test]
 fn load_refuses_a_virtual_clock_target_with_exit_2() {
-    let serve = Serve::start(&["--clock", "virtual"]);
+    let serve = ServeProcess::start(&["--clock", "virtual"]);
     let (code, _, stderr) = transfersim(&[
         "load",
         "--target",

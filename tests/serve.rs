@@ -2,8 +2,11 @@
 //! child process over loopback. Every server is started by its test on 127.0.0.1:0 and stopped by
 //! it; every wait is bounded.
 
+mod common;
+
+use common::ServeProcess;
 use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -366,73 +369,6 @@ async fn the_clock_reads_the_instant_being_processed_during_an_advance() {
         "the receiver read the clock at the first attempt and at the retry 5 s later"
     );
     server.abort();
-}
-
-/// A `transfersim serve` child process, killed on drop.
-struct ServeProcess {
-    child: Child,
-    base: String,
-    lines: Vec<String>,
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl ServeProcess {
-    fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_transfersim"))
-            .args(["serve", "--port", "0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("transfersim serve starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut lines = Vec::new();
-        // Bounded: the start-up lines, each within 30 s.
-        while !lines
-            .iter()
-            .any(|line: &String| line.starts_with("salesforce"))
-        {
-            let line = receiver
-                .recv_timeout(Duration::from_secs(30))
-                .expect("serve prints its start-up lines");
-            lines.push(line);
-        }
-        let base = lines[0]
-            .strip_prefix("listening on ")
-            .expect("the first line names the address")
-            .to_owned();
-        Self { child, base, lines }
-    }
-
-    /// `field=value` from the hubspot line.
-    fn hubspot(&self, field: &str) -> String {
-        let line = self
-            .lines
-            .iter()
-            .find(|line| line.starts_with("hubspot"))
-            .expect("a hubspot line");
-        if field == "url" {
-            return line.split_whitespace().nth(1).expect("a url").to_owned();
-        }
-        line.split_whitespace()
-            .find_map(|part| part.strip_prefix(&format!("{field}=")))
-            .expect("the field")
-            .to_owned()
-    }
 }
 
 fn client() -> reqwest::Client {
