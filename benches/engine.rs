@@ -32,7 +32,7 @@ fn run(mut world: World, sessions: &[String], plan: &Plan) -> u64 {
         let session = plan.session_of(transfer);
         let body = plan.trigger_body(transfer, &sessions[session]);
         let path = format!("/api/{}/transfer", plan.kind(session).as_str());
-        world.call("POST", &path, plan.key_of(session), Some(&body));
+        world.call_bytes("POST", &path, plan.key_of(session), Some(body));
     }
     let before = world.events_processed();
     world.run_until_idle(24 * 3_600_000);

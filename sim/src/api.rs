@@ -13,9 +13,11 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
+use serde::de::{IgnoredAny, MapAccess};
 use serde_json::{Map, Value, json};
 use transfersim_mock_providers::Millis;
 
+use crate::engine::PushItem;
 use crate::engine::{
     ConfigureRequest, Credentials, Direction, Engine, EngineError, ErrorRecord, InitiateRequest,
     ProviderName, PullItem, SessionKind, SyncEnd, Transfer, TriggerRequest, Triggered, WebhookSet,
@@ -25,8 +27,9 @@ use crate::limits::{
     ADVANCE_SECONDS_MAX, BODY_LIMIT_BYTES, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX,
     QUEUE_RETRY_AFTER_SECONDS, TRANSFER_ITEMS_MAX,
 };
-use crate::schema::EndgrateType;
+use crate::schema::{EndgrateType, ItemField};
 use crate::time::rfc3339;
+use crate::wire::{JsonWriter, ObjectFields, Pairs, Scalar, Text, skip};
 
 /// Every route the layer serves: (method, path). `spec/openapi.yaml` documents the same set.
 pub const ROUTES: [(&str, &str); 17] = [
@@ -192,7 +195,12 @@ pub fn error_response(now: Millis, error: &ApiError) -> Response<Bytes> {
 }
 
 fn json_response(now: Millis, status: StatusCode, body: &Value) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(body.to_string()));
+    bytes_response(now, status, body.to_string().into_bytes())
+}
+
+/// A JSON answer whose body is already written.
+fn bytes_response(now: Millis, status: StatusCode, body: Vec<u8>) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -531,6 +539,25 @@ fn trigger(
     body: &Bytes,
     direction: Direction,
 ) -> Result<ApiOutcome, ApiError> {
+    let fast = match direction {
+        Direction::Push => fast_push_trigger(body),
+        Direction::Pull => None,
+    };
+    let request = match fast {
+        Some(request) => request?,
+        None => trigger_request(body, direction)?,
+    };
+    match engine.trigger(now, key, request)? {
+        Triggered::Queued { transfer_id } => ok(
+            now,
+            json!({"success": true, "transfer_id": transfer_id, "completed": false}),
+        ),
+        Triggered::Pending { transfer_id, call } => Ok(ApiOutcome::Pending { call, transfer_id }),
+    }
+}
+
+/// Reads a trigger body with the `Value`-based field checks, in CONTRACT.md's order.
+fn trigger_request(body: &Bytes, direction: Direction) -> Result<TriggerRequest, ApiError> {
     let fields = Fields::parse(body)?;
     let session_id = fields.required_string("session_id")?;
     let endgrate_type = fields.required_string("endgrate_type")?;
@@ -538,7 +565,7 @@ fn trigger(
     let bypass_rate_limit = fields.optional_bool("bypass_rate_limit")?;
     let webhooks = fields.webhooks(false)?;
     let mut params = Map::new();
-    let mut transfer_data = Vec::new();
+    let mut transfer_data: &[Value] = &[];
     match direction {
         Direction::Pull => match fields.get("params") {
             None | Some(Value::Null) => {}
@@ -546,7 +573,7 @@ fn trigger(
             Some(_) => return Err(ApiError::field("params", "must be an object")),
         },
         Direction::Push => match fields.get("transfer_data") {
-            Some(Value::Array(items)) if !items.is_empty() => transfer_data = items.clone(),
+            Some(Value::Array(items)) if !items.is_empty() => transfer_data = items,
             None | Some(Value::Null) => {
                 return Err(ApiError::field("transfer_data", "is required"));
             }
@@ -564,12 +591,28 @@ fn trigger(
         check_item_structure(index, item)?;
     }
     if transfer_data.len() > TRANSFER_ITEMS_MAX {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "transfer_data exceeds the limit of 10,000 items.",
-        ));
+        return Err(too_many_items());
     }
-    let request = TriggerRequest {
+    let text = |item: &Value, name: &str| item.get(name).and_then(Value::as_str).map(str::to_owned);
+    let items = validated_items(&endgrate_type, transfer_data.len(), |ty, index| {
+        let item = &transfer_data[index];
+        let data = item.get("data").and_then(Value::as_object);
+        crate::engine::push_item(
+            ty,
+            index,
+            text(item, "id").as_deref(),
+            text(item, "internal_id").as_deref(),
+            |name| {
+                data.and_then(|data| data.get(name))
+                    .map(|value| match value {
+                        Value::String(text) => ItemField::Text(text),
+                        Value::Null => ItemField::Null,
+                        _ => ItemField::Other,
+                    })
+            },
+        )
+    });
+    Ok(TriggerRequest {
         session_id: checked_id(&session_id, EngineError::SessionNotFound)?,
         direction,
         endgrate_type,
@@ -577,14 +620,139 @@ fn trigger(
         bypass_rate_limit,
         webhooks,
         params,
-        transfer_data,
-    };
-    match engine.trigger(now, key, request)? {
-        Triggered::Queued { transfer_id } => ok(
-            now,
-            json!({"success": true, "transfer_id": transfer_id, "completed": false}),
-        ),
-        Triggered::Pending { transfer_id, call } => Ok(ApiOutcome::Pending { call, transfer_id }),
+        items,
+    })
+}
+
+fn too_many_items() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "transfer_data exceeds the limit of 10,000 items.",
+    )
+}
+
+/// Validates `count` items against the type `endgrate_type` names, stopping at the first
+/// failure; no items when it names no type (the engine refuses the type first).
+fn validated_items(
+    endgrate_type: &str,
+    count: usize,
+    item: impl Fn(EndgrateType, usize) -> Result<PushItem, EngineError>,
+) -> Result<Vec<PushItem>, EngineError> {
+    match EndgrateType::parse(endgrate_type) {
+        Some(ty) => (0..count).map(|index| item(ty, index)).collect(),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The typed reader of a push trigger, for the common body: `session_id`, `endgrate_type`,
+/// optional flags and a non-empty `transfer_data` of well-formed items, no webhook objects.
+/// `None` hands the body to [`trigger_request`], which reads anything else with the exact
+/// errors; when this reader answers, it gives what that one would.
+fn fast_push_trigger(body: &Bytes) -> Option<Result<TriggerRequest, ApiError>> {
+    let parsed: FastTrigger<'_> = serde_json::from_slice(body).ok()?;
+    if parsed.webhooks.iter().any(|&present| present) {
+        return None;
+    }
+    let session_id = parsed.session_id?;
+    let endgrate_type = parsed.endgrate_type?;
+    let items = parsed.transfer_data.filter(|items| !items.is_empty())?;
+    let non_empty = |text: &Option<Text<'_>>| text.as_ref().is_none_or(|text| !text.0.is_empty());
+    if !items
+        .iter()
+        .all(|item| item.data.is_some() && non_empty(&item.id) && non_empty(&item.internal_id))
+    {
+        return None;
+    }
+    if items.len() > TRANSFER_ITEMS_MAX {
+        return Some(Err(too_many_items()));
+    }
+    let validated = validated_items(endgrate_type.as_str(), items.len(), |ty, index| {
+        let item = &items[index];
+        let data = item.data.as_ref();
+        crate::engine::push_item(
+            ty,
+            index,
+            item.id.as_ref().map(Text::as_str),
+            item.internal_id.as_ref().map(Text::as_str),
+            |name| {
+                data.and_then(|data| data.get(name))
+                    .map(|value| match value {
+                        Scalar::Str(text) => ItemField::Text(text),
+                        Scalar::Null => ItemField::Null,
+                        Scalar::Other(_) => ItemField::Other,
+                    })
+            },
+        )
+    });
+    Some(
+        checked_id(session_id.as_str(), EngineError::SessionNotFound).map(|session_id| {
+            TriggerRequest {
+                session_id,
+                direction: Direction::Push,
+                endgrate_type: endgrate_type.0.into_owned(),
+                synchronous: parsed.synchronous.unwrap_or(false),
+                bypass_rate_limit: parsed.bypass_rate_limit.unwrap_or(false),
+                webhooks: WebhookSet::default(),
+                params: Map::new(),
+                items: validated,
+            }
+        }),
+    )
+}
+
+#[derive(Default)]
+struct FastTrigger<'de> {
+    session_id: Option<Text<'de>>,
+    endgrate_type: Option<Text<'de>>,
+    synchronous: Option<bool>,
+    bypass_rate_limit: Option<bool>,
+    transfer_data: Option<Vec<FastItem<'de>>>,
+    /// Whether `completed_webhook`, `data_webhook` and `error_webhook` are present and not
+    /// null: a body with any is left to the `Value` reader.
+    webhooks: [bool; 3],
+}
+
+#[derive(Default)]
+struct FastItem<'de> {
+    id: Option<Text<'de>>,
+    internal_id: Option<Text<'de>>,
+    data: Option<Pairs<'de>>,
+}
+
+crate::deserialize_object!(FastTrigger, FastItem);
+
+impl<'de> ObjectFields<'de> for FastTrigger<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "session_id" => self.session_id = map.next_value()?,
+            "endgrate_type" => self.endgrate_type = map.next_value()?,
+            "synchronous" => self.synchronous = map.next_value()?,
+            "bypass_rate_limit" => self.bypass_rate_limit = map.next_value()?,
+            "transfer_data" => self.transfer_data = map.next_value()?,
+            "completed_webhook" | "data_webhook" | "error_webhook" => {
+                let slot = match key.as_str() {
+                    "completed_webhook" => 0,
+                    "data_webhook" => 1,
+                    _ => 2,
+                };
+                // The last of a repeated key counts, as in the `Value` reader.
+                self.webhooks[slot] = map.next_value::<Option<IgnoredAny>>()?.is_some();
+            }
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> ObjectFields<'de> for FastItem<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "id" => self.id = map.next_value()?,
+            "internal_id" => self.internal_id = map.next_value()?,
+            "data" => self.data = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
     }
 }
 
@@ -660,13 +828,16 @@ fn meta(path: &str, fixed: &[(&str, &str)], count: usize, limit: u64, offset: u6
 }
 
 fn page_of<T>(items: &[T], limit: u64, offset: u64) -> &[T] {
-    let start = usize::try_from(offset)
-        .unwrap_or(usize::MAX)
-        .min(items.len());
+    &items[page_range(items.len(), limit, offset)]
+}
+
+/// The positions of page (`limit`, `offset`) among `len` items.
+fn page_range(len: usize, limit: u64, offset: u64) -> std::ops::Range<usize> {
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(len);
     let end = start
         .saturating_add(usize::try_from(limit).unwrap_or(usize::MAX))
-        .min(items.len());
-    &items[start..end]
+        .min(len);
+    start..end
 }
 
 fn read_data(
@@ -689,41 +860,100 @@ fn read_data(
     if let Some(ty) = endgrate_type {
         fixed.push(("endgrate_type", ty));
     }
-    let (count, items): (usize, Vec<Value>) = match direction {
-        Direction::Pull => (
-            transfer.pulled.len(),
-            page_of(&transfer.pulled, limit, offset)
-                .iter()
-                .map(pull_item_json)
-                .collect(),
-        ),
-        Direction::Push => {
-            let indices: Vec<usize> = (0..transfer.items.len()).collect();
-            (
-                transfer.items.len(),
-                page_of(&indices, limit, offset)
-                    .iter()
-                    .map(|&index| push_item_json(transfer, index))
-                    .collect(),
-            )
-        }
-    };
-    ok(
+    Ok(ApiOutcome::Respond(bytes_response(
         now,
-        json!({
-            "success": true,
-            "completed": transfer.state == crate::engine::TransferState::Completed,
-            "transfer_errors": transfer.transfer_errors(),
-            "meta": meta(&path, &fixed, count, limit, offset),
-            "transfer_data": items,
-        }),
-    )
+        StatusCode::OK,
+        data_page(transfer, &path, &fixed, limit, offset),
+    )))
+}
+
+/// The body of a data page. Written directly rather than built as a `Value`: a page holds up
+/// to 1,000 records. The bytes are those of `{"success", "completed", "transfer_errors",
+/// "meta", "transfer_data"}` serialised (a test holds the two equal).
+fn data_page(
+    transfer: &Transfer,
+    path: &str,
+    fixed: &[(&str, &str)],
+    limit: u64,
+    offset: u64,
+) -> Vec<u8> {
+    let count = match transfer.direction {
+        Direction::Pull => transfer.pulled.len(),
+        Direction::Push => transfer.items.len(),
+    };
+    let mut body = JsonWriter::with_capacity(256 + 128 * limit.min(count as u64) as usize);
+    body.raw("{\"success\":true,\"completed\":")
+        .bool(transfer.state == crate::engine::TransferState::Completed)
+        .raw(",\"transfer_errors\":")
+        .bool(transfer.transfer_errors())
+        .raw(",\"meta\":")
+        .value(&meta(path, fixed, count, limit, offset))
+        .raw(",\"transfer_data\":[");
+    let mut first = true;
+    match transfer.direction {
+        Direction::Pull => {
+            for item in page_of(&transfer.pulled, limit, offset) {
+                body.comma(&mut first);
+                write_pull_item(&mut body, item);
+            }
+        }
+        Direction::Push => {
+            for index in page_range(transfer.items.len(), limit, offset) {
+                body.comma(&mut first);
+                write_push_item(&mut body, transfer, index);
+            }
+        }
+    }
+    body.raw("]}");
+    body.into_bytes()
+}
+
+/// Writes a pull item as [`pull_item_json`] serialises.
+fn write_pull_item(body: &mut JsonWriter, item: &PullItem) {
+    body.raw("{").key("id").string(&item.id);
+    match &item.data {
+        Some(data) => body.raw(",").key("data").raw(data.as_json()),
+        None => body.raw(",\"deleted\":true,\"data\":null"),
+    };
+    body.raw("}");
+}
+
+/// Writes a push item's outcome as [`push_item_json`] serialises.
+fn write_push_item(body: &mut JsonWriter, transfer: &Transfer, index: usize) {
+    let item = &transfer.items[index];
+    let outcome = transfer.outcomes.get(index).and_then(Option::as_ref);
+    body.raw("{").key("index").number(index as u64);
+    let id = outcome.and_then(|o| o.id.as_deref()).or(item.id.as_deref());
+    if let Some(id) = id {
+        body.raw(",").key("id").string(id);
+    }
+    if let Some(internal_id) = &item.internal_id {
+        body.raw(",").key("internal_id").string(internal_id);
+    }
+    body.raw(",")
+        .key("success")
+        .bool(outcome.is_some_and(|o| o.success));
+    if let Some(created) = outcome.and_then(|o| o.created) {
+        body.raw(",").key("created").bool(created);
+    }
+    if let Some((error_type, text)) = outcome.and_then(|o| o.error.as_ref()) {
+        body.raw(",")
+            .key("error")
+            .raw("{")
+            .key("error_type")
+            .string(error_type.as_str())
+            .raw(",")
+            .key("error_resolve_text")
+            .string(text)
+            .raw("}");
+    }
+    body.raw("}");
 }
 
 /// A pull item as `/data` and data webhooks show it.
 pub fn pull_item_json(item: &PullItem) -> Value {
     match &item.data {
-        Some(data) => json!({"id": item.id, "data": data}),
+        Some(data) => json!({"id": item.id, "data": data.to_value()}),
         None => json!({"id": item.id, "deleted": true, "data": null}),
     }
 }
@@ -945,3 +1175,6 @@ impl Fields {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

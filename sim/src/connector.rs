@@ -4,13 +4,14 @@
 //! **Boundary:** a connector builds and parses bytes only. It never decides retries, pacing,
 //! ordering or time; the engine's pipeline does, the same way for every provider.
 
+use std::borrow::Cow;
 use std::fmt::Debug;
 
 use bytes::Bytes;
 use serde_json::Value;
 use transfersim_mock_providers::{ProviderRequest, ProviderResponse};
 
-use crate::schema::{EndgrateType, RecordData};
+use crate::schema::{EndgrateType, MappedData, RecordData};
 
 /// What a connector needs to address one request.
 #[derive(Debug, Clone)]
@@ -29,7 +30,7 @@ pub struct RequestContext<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PulledRecord {
     pub id: String,
-    pub data: serde_json::Map<String, Value>,
+    pub data: MappedData,
 }
 
 /// One page of a pull.
@@ -40,16 +41,17 @@ pub struct PulledPage {
     pub next_cursor: Option<String>,
 }
 
-/// A push item as the connector sees it: where it goes and what it carries.
+/// A push item as the connector sees it: where it goes and what it carries. It borrows from the
+/// transfer, so building a batch's items copies no record data.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OutgoingItem {
+pub struct OutgoingItem<'a> {
     /// Position in the transfer's `transfer_data`.
     pub index: usize,
     /// Provider record id: an update.
-    pub id: Option<String>,
+    pub id: Option<&'a str>,
     /// External id to upsert on (the caller's `internal_id`, or one derived from the transfer).
-    pub external_id: String,
-    pub data: RecordData,
+    pub external_id: Cow<'a, str>,
+    pub data: &'a RecordData,
 }
 
 /// The provider's verdict on one pushed item.
@@ -101,12 +103,16 @@ pub trait Connector: Debug + Send {
     fn push_requests(
         &self,
         context: &RequestContext<'_>,
-        items: &[OutgoingItem],
+        items: &[OutgoingItem<'_>],
     ) -> Vec<(Vec<usize>, ProviderRequest)>;
     /// The positions each request of [`Connector::push_requests`] carries, in the same order,
     /// without building the requests (the engine asks for them at every answer). The default
     /// builds them; connectors override it with their cheap split.
-    fn push_split(&self, context: &RequestContext<'_>, items: &[OutgoingItem]) -> Vec<Vec<usize>> {
+    fn push_split(
+        &self,
+        context: &RequestContext<'_>,
+        items: &[OutgoingItem<'_>],
+    ) -> Vec<Vec<usize>> {
         self.push_requests(context, items)
             .into_iter()
             .map(|(positions, _)| positions)
@@ -156,20 +162,20 @@ pub trait Connector: Debug + Send {
     fn parse_push(
         &self,
         context: &RequestContext<'_>,
-        items: &[OutgoingItem],
+        items: &[OutgoingItem<'_>],
         response: &ProviderResponse,
     ) -> Result<Vec<ItemResult>, Unusable>;
 }
 
 /// The split both real providers use: the positions of items without a provider `id` (upserts)
 /// and of those with one (updates), each list in input order.
-pub fn upserts_and_updates(items: &[OutgoingItem]) -> (Vec<usize>, Vec<usize>) {
+pub fn upserts_and_updates(items: &[OutgoingItem<'_>]) -> (Vec<usize>, Vec<usize>) {
     (0..items.len()).partition(|&position| items[position].id.is_none())
 }
 
 /// [`upserts_and_updates`] as [`Connector::push_split`] answers it: upserts first, then
 /// updates, leaving out an empty side.
-pub fn upserts_then_updates(items: &[OutgoingItem]) -> Vec<Vec<usize>> {
+pub fn upserts_then_updates(items: &[OutgoingItem<'_>]) -> Vec<Vec<usize>> {
     let (upserts, updates) = upserts_and_updates(items);
     [upserts, updates]
         .into_iter()
@@ -235,6 +241,16 @@ pub fn json_request(
     } else {
         Bytes::from(body.to_string())
     };
+    json_bytes_request(method, url, token, bytes)
+}
+
+/// [`json_request`] with a body already written as JSON text (empty: no body).
+pub fn json_bytes_request(
+    method: http::Method,
+    url: String,
+    token: Option<&str>,
+    bytes: Bytes,
+) -> ProviderRequest {
     let mut builder = http::Request::builder().method(method).uri(url);
     if !bytes.is_empty() {
         builder = builder.header(http::header::CONTENT_TYPE, "application/json");

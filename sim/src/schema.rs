@@ -1,10 +1,12 @@
 //! The supported `endgrate_type`s, their default schemas (CONTRACT.md section 6), and the checks
 //! and filters that depend on them: push item validation and pull `params`.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use serde_json::Value;
+
+use crate::wire::{JsonWriter, Scalar};
 
 /// A record type a session can transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,8 +108,84 @@ const COMPANY_FIELDS: [Field; 3] = [
     },
 ];
 
-/// Mapped record data: schema field → string value. Ordered, so serialisation is stable.
-pub type RecordData = BTreeMap<String, String>;
+/// A push item's mapped data: schema field → string value, kept sorted by field name (so it
+/// iterates and serialises as a `BTreeMap` would). A small sorted vector rather than a map:
+/// a transfer holds up to 10,000 of these, each with a handful of fields, and field names are
+/// usually the schema's own `&'static str`s, so an item costs one allocation per value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordData {
+    fields: Vec<(Cow<'static, str>, String)>,
+}
+
+impl RecordData {
+    /// No fields.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `field` to `value`, replacing an earlier value.
+    pub fn insert(&mut self, field: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+        let field = field.into();
+        match self
+            .fields
+            .binary_search_by(|(name, _)| name.as_ref().cmp(field.as_ref()))
+        {
+            Ok(at) => self.fields[at].1 = value.into(),
+            Err(at) => self.fields.insert(at, (field, value.into())),
+        }
+    }
+
+    /// The value of `field`.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.fields
+            .binary_search_by(|(name, _)| name.as_ref().cmp(field))
+            .ok()
+            .map(|at| self.fields[at].1.as_str())
+    }
+
+    /// Fields and values, by field name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields
+            .iter()
+            .map(|(name, value)| (name.as_ref(), value.as_str()))
+    }
+
+    /// How many fields are set.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether no field is set.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+impl std::ops::Index<&str> for RecordData {
+    type Output = str;
+
+    fn index(&self, field: &str) -> &str {
+        match self.get(field) {
+            Some(value) => value,
+            None => panic!("no field {field:?} in the record data"),
+        }
+    }
+}
+
+impl serde::Serialize for RecordData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+/// One field of a push item's `data`, as validation sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemField<'a> {
+    Text(&'a str),
+    Null,
+    /// A number, boolean, array or object.
+    Other,
+}
 
 /// Checks one push item's `data` against the default schema. Returns the kept fields (those of
 /// the schema; others are ignored) or `(field, problem)` for the first failure.
@@ -115,19 +193,104 @@ pub fn validate_item_data(
     ty: EndgrateType,
     data: &serde_json::Map<String, Value>,
 ) -> Result<RecordData, (String, &'static str)> {
-    let mut kept = RecordData::new();
+    validate_item_fields(ty, |name| {
+        data.get(name).map(|value| match value {
+            Value::String(text) => ItemField::Text(text),
+            Value::Null => ItemField::Null,
+            _ => ItemField::Other,
+        })
+    })
+}
+
+/// [`validate_item_data`] over any way of looking a field up (`None`: absent), so the trigger's
+/// typed reader and its `Value` fallback validate with one set of rules.
+pub fn validate_item_fields<'a>(
+    ty: EndgrateType,
+    get: impl Fn(&str) -> Option<ItemField<'a>>,
+) -> Result<RecordData, (String, &'static str)> {
+    let mut kept = RecordData {
+        fields: Vec::with_capacity(ty.fields().len()),
+    };
     for field in ty.fields() {
-        match data.get(field.name) {
+        match get(field.name) {
             None if field.required => return Err((field.name.to_owned(), "is required")),
             None => {}
-            Some(Value::Null) => return Err((field.name.to_owned(), "must not be null")),
-            Some(Value::String(text)) => {
-                kept.insert(field.name.to_owned(), text.clone());
-            }
-            Some(_) => return Err((field.name.to_owned(), "must be a string")),
+            Some(ItemField::Null) => return Err((field.name.to_owned(), "must not be null")),
+            Some(ItemField::Text(text)) => kept.insert(field.name, text),
+            Some(ItemField::Other) => return Err((field.name.to_owned(), "must be a string")),
         }
     }
     Ok(kept)
+}
+
+/// A pulled record's data mapped to the session schema, kept as the JSON object text that data
+/// pages and data webhooks show (fields in the connector's mapping order, nulls left out). Text
+/// rather than a map: a transfer may hold a million of these, and the text is what every reader
+/// but a filter or a checker wants. Two records with equal data have equal text, because one
+/// connector always writes a type's fields in the same order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedData(Box<str>);
+
+impl MappedData {
+    /// The data of a map, serialised in its order.
+    pub fn from_map(map: &serde_json::Map<String, Value>) -> Self {
+        let mut writer = JsonWriter::with_capacity(64);
+        writer.value(map);
+        Self(writer.into_string().into_boxed_str())
+    }
+
+    /// A writer that builds the data one field at a time.
+    pub fn writer() -> MappedDataWriter {
+        let mut writer = JsonWriter::with_capacity(96);
+        writer.raw("{");
+        MappedDataWriter {
+            writer,
+            first: true,
+        }
+    }
+
+    /// The JSON object text.
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+
+    /// The data as a map (for filters and checks).
+    pub fn to_map(&self) -> serde_json::Map<String, Value> {
+        serde_json::from_str(&self.0).unwrap_or_default()
+    }
+
+    /// The data as a JSON value.
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.to_map())
+    }
+}
+
+/// Builds a [`MappedData`] field by field.
+#[derive(Debug)]
+pub struct MappedDataWriter {
+    writer: JsonWriter,
+    first: bool,
+}
+
+impl MappedDataWriter {
+    /// Adds `field` with `value`; a null value is left out (CONTRACT.md section 8).
+    pub fn field(&mut self, field: &str, value: &Scalar<'_>) {
+        match value {
+            Scalar::Null => {}
+            Scalar::Str(text) => {
+                self.writer.comma(&mut self.first).key(field).string(text);
+            }
+            Scalar::Other(value) => {
+                self.writer.comma(&mut self.first).key(field).value(value);
+            }
+        }
+    }
+
+    /// The data written.
+    pub fn finish(mut self) -> MappedData {
+        self.writer.raw("}");
+        MappedData(self.writer.into_string().into_boxed_str())
+    }
 }
 
 /// A validated pull filter: `field` equal to one of the values, or within an inclusive range.
@@ -246,7 +409,7 @@ mod tests {
         let data = object(json!({"last_name": "", "shoe_size": 44}));
         let kept = validate_item_data(EndgrateType::CrmContact, &data).expect("valid");
         assert_eq!(kept.len(), 1);
-        assert_eq!(kept["last_name"], "");
+        assert_eq!(&kept["last_name"], "");
     }
 
     #[test]

@@ -242,6 +242,23 @@ async fn send(
     key: &str,
     body: Option<&Value>,
 ) -> anyhow::Result<(u16, Value)> {
+    let body = body.map(|body| bytes::Bytes::from(body.to_string()));
+    let (status, bytes) = send_raw(client, base_url, method, path, key, body).await?;
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
+}
+
+/// [`send`] with a body already written, answering the body's bytes.
+async fn send_raw(
+    client: &reqwest::Client,
+    base_url: &str,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<bytes::Bytes>,
+) -> anyhow::Result<(u16, bytes::Bytes)> {
     let url = format!("{base_url}{path}");
     let mut request = match method {
         "GET" => client.get(&url),
@@ -251,7 +268,7 @@ async fn send(
     if let Some(body) = body {
         request = request
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
+            .body(body);
     }
     let response = request
         .send()
@@ -262,10 +279,7 @@ async fn send(
         .bytes()
         .await
         .with_context(|| format!("{method} {path}: reading the answer"))?;
-    Ok((
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    ))
+    Ok((status, bytes))
 }
 
 async fn worker(shared: Arc<Shared>) {
@@ -290,15 +304,16 @@ async fn run_transfer(shared: &Shared, transfer: usize) -> anyhow::Result<()> {
     let path = format!("/api/{}/transfer", kind.as_str());
     let synchronous = plan.is_sync(transfer);
     let started = Instant::now();
-    let (status, answer) = send(
+    let (status, answer) = send_raw(
         &shared.client,
         &shared.base_url,
         "POST",
         &path,
         key,
-        Some(&body),
+        Some(body),
     )
     .await?;
+    let answer: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
     let took = micros(started);
     {
         let mut stats = shared.stats();
@@ -359,7 +374,7 @@ async fn read_data(
     // Bounded: each page moves the offset forward, and a transfer has at most 10,000 records.
     for _ in 0..=super::RECORDS_PER_TRANSFER_MAX {
         let started = Instant::now();
-        let (status, page) = send(
+        let (status, page) = send_raw(
             &shared.client,
             &shared.base_url,
             "GET",
@@ -374,7 +389,10 @@ async fn read_data(
             stats.requests += 1;
         }
         if status != 200 {
-            anyhow::bail!("data page at offset {offset} answered {status}: {page}");
+            anyhow::bail!(
+                "data page at offset {offset} answered {status}: {}",
+                String::from_utf8_lossy(&page)
+            );
         }
         let (good, bad, next) = read_page(kind, &page);
         records += good;

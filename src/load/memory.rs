@@ -202,7 +202,7 @@ fn trigger(
     let body = plan.trigger_body(transfer, session_id);
     let path = format!("/api/{}/transfer", kind.as_str());
     let started = Instant::now();
-    let handle = world.call("POST", &path, &plan.api_keys[key], Some(&body));
+    let handle = world.call_bytes("POST", &path, &plan.api_keys[key], Some(body));
     stats.requests += 1;
     let mut open = Open {
         transfer,
@@ -315,7 +315,7 @@ fn read_data(
             ));
             return;
         }
-        let (good, bad, next) = read_page(kind, &answer.json());
+        let (good, bad, next) = read_page(kind, answer.response.body());
         records += good;
         if bad > 0 {
             stats.errors.push(format!(

@@ -220,34 +220,40 @@ impl Plan {
         json!({"schema": [{"endgrate_type": "crm-contact"}], "save_session": true})
     }
 
-    /// The body of transfer `j`'s trigger.
-    pub fn trigger_body(&self, transfer: usize, session_id: &str) -> Value {
+    /// The body of transfer `j`'s trigger, as JSON text (written directly: a push carries up to
+    /// 10,000 items, and the load generator should not cost more than the target it drives).
+    /// The same bytes as serialising
+    /// `{"session_id", "endgrate_type": "crm-contact", "transfer_data"?, "synchronous"}`
+    /// with items `{"data": {"first_name": "Load", "last_name": "t<j>-<n>", "email":
+    /// "t<j>.<n>@load.example"}}`.
+    pub fn trigger_body(&self, transfer: usize, session_id: &str) -> bytes::Bytes {
+        use std::fmt::Write as _;
         let session = self.session_of(transfer);
         let synchronous = self.is_sync(transfer);
-        match self.kind(session) {
-            Kind::Pull => json!({
-                "session_id": session_id,
-                "endgrate_type": "crm-contact",
-                "synchronous": synchronous,
-            }),
-            Kind::Push => {
-                let items: Vec<Value> = (0..self.records_per_transfer)
-                    .map(|n| {
-                        json!({"data": {
-                            "first_name": "Load",
-                            "last_name": format!("t{transfer}-{n}"),
-                            "email": format!("t{transfer}.{n}@load.example"),
-                        }})
-                    })
-                    .collect();
-                json!({
-                    "session_id": session_id,
-                    "endgrate_type": "crm-contact",
-                    "transfer_data": items,
-                    "synchronous": synchronous,
-                })
+        let items = match self.kind(session) {
+            Kind::Pull => 0,
+            Kind::Push => self.records_per_transfer,
+        };
+        let mut body = String::with_capacity(128 + 96 * items as usize);
+        body.push_str("{\"session_id\":");
+        body.push_str(&Value::from(session_id).to_string());
+        body.push_str(",\"endgrate_type\":\"crm-contact\"");
+        if self.kind(session) == Kind::Push {
+            body.push_str(",\"transfer_data\":[");
+            for n in 0..items {
+                if n > 0 {
+                    body.push(',');
+                }
+                // Only digits and fixed ASCII: nothing to escape.
+                let _ = write!(
+                    body,
+                    "{{\"data\":{{\"first_name\":\"Load\",\"last_name\":\"t{transfer}-{n}\",\"email\":\"t{transfer}.{n}@load.example\"}}}}"
+                );
             }
+            body.push(']');
         }
+        let _ = write!(body, ",\"synchronous\":{synchronous}}}");
+        bytes::Bytes::from(body)
     }
 }
 
@@ -284,22 +290,47 @@ pub fn data_path(kind: Kind, transfer_id: &str, offset: u64) -> String {
 }
 
 /// What one data page says: records it holds (successful items for a push), failed push items,
-/// and the next offset if there is one.
-pub fn read_page(kind: Kind, page: &Value) -> (u64, u64, Option<u64>) {
-    let items = page["transfer_data"]
-        .as_array()
-        .map_or(&[][..], Vec::as_slice);
+/// and the next offset if there is one. Read typed (only `transfer_data[].success` and
+/// `meta.next.offset`), as a client that counts rows would; a body that is not such a page
+/// reads as empty.
+pub fn read_page(kind: Kind, page: &[u8]) -> (u64, u64, Option<u64>) {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        #[serde(default)]
+        transfer_data: Vec<Row>,
+        #[serde(default)]
+        meta: Meta,
+    }
+    #[derive(serde::Deserialize)]
+    struct Row {
+        #[serde(default)]
+        success: Option<bool>,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Meta {
+        #[serde(default)]
+        next: Option<Next>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Next {
+        offset: Option<u64>,
+    }
+    let Ok(page) = serde_json::from_slice::<Page>(page) else {
+        return (0, 0, None);
+    };
+    let rows = page.transfer_data.len() as u64;
     let (good, bad) = match kind {
-        Kind::Pull => (items.len() as u64, 0),
+        Kind::Pull => (rows, 0),
         Kind::Push => {
-            let good = items
+            let good = page
+                .transfer_data
                 .iter()
-                .filter(|item| item["success"].as_bool() == Some(true))
+                .filter(|row| row.success == Some(true))
                 .count() as u64;
-            (good, items.len() as u64 - good)
+            (good, rows - good)
         }
     };
-    (good, bad, page["meta"]["next"]["offset"].as_u64())
+    (good, bad, page.meta.next.and_then(|next| next.offset))
 }
 
 /// The mock account options the budget flag asks for.
@@ -429,4 +460,66 @@ pub fn command(args: &LoadArgs) -> anyhow::Result<u8> {
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(if report.errors.count > 0 { 1 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            sessions: 4,
+            accounts: 4,
+            transfers: 8,
+            records_per_transfer: 3,
+            sync_ratio: 0.5,
+            provider_budget: ProviderBudget::Unlimited,
+            api_keys: generated_keys(2),
+        }
+    }
+
+    #[test]
+    fn trigger_bodies_are_the_documented_json() {
+        let plan = plan();
+        for transfer in 0..plan.transfers {
+            let session_id = format!("s\"{transfer}");
+            let body: Value =
+                serde_json::from_slice(&plan.trigger_body(transfer, &session_id)).expect("JSON");
+            let synchronous = plan.is_sync(transfer);
+            let expected = match plan.kind(plan.session_of(transfer)) {
+                Kind::Pull => json!({
+                    "session_id": session_id,
+                    "endgrate_type": "crm-contact",
+                    "synchronous": synchronous,
+                }),
+                Kind::Push => json!({
+                    "session_id": session_id,
+                    "endgrate_type": "crm-contact",
+                    "transfer_data": (0..plan.records_per_transfer).map(|n| json!({"data": {
+                        "first_name": "Load",
+                        "last_name": format!("t{transfer}-{n}"),
+                        "email": format!("t{transfer}.{n}@load.example"),
+                    }})).collect::<Vec<_>>(),
+                    "synchronous": synchronous,
+                }),
+            };
+            assert_eq!(body, expected, "transfer {transfer}");
+        }
+    }
+
+    #[test]
+    fn pages_count_rows_successes_and_the_next_offset() {
+        let push = json!({"success": true, "meta": {"count": 3, "next": {"offset": 2, "link": "x"}},
+            "transfer_data": [{"index": 0, "success": true}, {"index": 1, "success": false, "error": {}}]});
+        assert_eq!(
+            read_page(Kind::Push, push.to_string().as_bytes()),
+            (1, 1, Some(2))
+        );
+        let pull = json!({"meta": {"count": 2}, "transfer_data": [{"id": "1", "data": {"a": [1]}}, {"id": "2", "data": null}]});
+        assert_eq!(
+            read_page(Kind::Pull, pull.to_string().as_bytes()),
+            (2, 0, None)
+        );
+        assert_eq!(read_page(Kind::Pull, b"not json"), (0, 0, None));
+    }
 }

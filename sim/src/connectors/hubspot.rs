@@ -1,20 +1,24 @@
 //! The hubspot connector (CONTRACT.md section 6): OAuth refresh with `expires_in`, `after`-cursor
 //! listing, batch upsert on `endgrate_internal_id` and batch update, 100 items a batch.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use http::Method;
-use serde_json::{Map, Value, json};
+use serde::de::MapAccess;
+use serde_json::{Map, Value};
 use transfersim_mock_providers::{ProviderRequest, ProviderResponse};
 
-use super::{refresh_form, to_provider, to_schema};
+use super::{pairs_to_schema, refresh_form, to_schema, write_provider_fields};
 use crate::connector::{
     Connector, ItemResult, ItemWritten, OutgoingItem, PulledPage, PulledRecord, RequestContext,
-    TokenGrant, Unusable, form_request, json_body, json_request, oauth_grant, upserts_and_updates,
-    upserts_then_updates,
+    TokenGrant, Unusable, form_request, json_body, json_bytes_request, json_request, oauth_grant,
+    upserts_and_updates, upserts_then_updates,
 };
 use crate::engine::{Budget, ReportedUsage};
 use crate::schema::EndgrateType;
+use crate::wire::{JsonWriter, ObjectFields, Pairs, Text, skip};
 
 /// Hubspot's largest batch and page.
 pub const BATCH_SIZE: usize = 100;
@@ -77,88 +81,96 @@ impl Connector for HubspotConnector {
         response: &ProviderResponse,
     ) -> Result<PulledPage, Unusable> {
         let (_, table) = mapping(context.endgrate_type);
-        let body = json_body(response)?;
-        let results = body
-            .get("results")
-            .and_then(Value::as_array)
-            .ok_or_else(|| Unusable("no `results` array".to_owned()))?;
-        let mut records = Vec::with_capacity(results.len());
-        for result in results {
-            let id = result
-                .get("id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| Unusable("a result without `id`".to_owned()))?;
-            let empty = Map::new();
-            let properties = result
-                .get("properties")
-                .and_then(Value::as_object)
-                .unwrap_or(&empty);
-            records.push(PulledRecord {
-                id: id.to_owned(),
-                data: to_schema(table, properties),
-            });
+        match fast_page(table, response.body()) {
+            Some(page) => Ok(page),
+            None => value_page(table, response),
         }
-        let next_cursor = body
-            .pointer("/paging/next/after")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        Ok(PulledPage {
-            records,
-            next_cursor,
-        })
     }
 
-    fn push_split(&self, _context: &RequestContext<'_>, items: &[OutgoingItem]) -> Vec<Vec<usize>> {
+    fn push_split(
+        &self,
+        _context: &RequestContext<'_>,
+        items: &[OutgoingItem<'_>],
+    ) -> Vec<Vec<usize>> {
         upserts_then_updates(items)
     }
 
     fn push_requests(
         &self,
         context: &RequestContext<'_>,
-        items: &[OutgoingItem],
+        items: &[OutgoingItem<'_>],
     ) -> Vec<(Vec<usize>, ProviderRequest)> {
         let (object, table) = mapping(context.endgrate_type);
         let (upserts, updates) = upserts_and_updates(items);
         let mut requests = Vec::new();
         if !upserts.is_empty() {
-            let inputs: Vec<Value> = upserts
-                .iter()
-                .map(|&p| {
-                    let mut properties = to_provider(table, &items[p].data);
-                    properties.insert(EXTERNAL_ID_PROPERTY.to_owned(), json!(items[p].external_id));
-                    json!({"idProperty": EXTERNAL_ID_PROPERTY, "id": items[p].external_id, "properties": properties})
-                })
-                .collect();
+            // {"inputs":[{"idProperty":…,"id":…,"properties":{…mapped…,"endgrate_internal_id":…}}]}
+            let mut body = JsonWriter::with_capacity(upserts.len() * 200 + 16);
+            body.raw("{\"inputs\":[");
+            let mut first_input = true;
+            for &p in &upserts {
+                let item = &items[p];
+                body.comma(&mut first_input)
+                    .raw("{")
+                    .key("idProperty")
+                    .string(EXTERNAL_ID_PROPERTY)
+                    .raw(",")
+                    .key("id")
+                    .string(&item.external_id)
+                    .raw(",")
+                    .key("properties")
+                    .raw("{");
+                let mut first = true;
+                write_provider_fields(&mut body, &mut first, table, item.data);
+                body.comma(&mut first)
+                    .key(EXTERNAL_ID_PROPERTY)
+                    .string(&item.external_id)
+                    .raw("}}");
+            }
+            body.raw("]}");
             let url = format!(
                 "{}/crm/v3/objects/{object}/batch/upsert",
                 context.api_base_url
             );
             requests.push((
                 upserts,
-                json_request(
+                json_bytes_request(
                     Method::POST,
                     url,
                     context.access_token,
-                    &json!({"inputs": inputs}),
+                    Bytes::from(body.into_bytes()),
                 ),
             ));
         }
         if !updates.is_empty() {
-            let inputs: Vec<Value> = updates
-                .iter()
-                .map(|&p| json!({"id": items[p].id, "properties": to_provider(table, &items[p].data)}))
-                .collect();
+            // {"inputs":[{"id":…,"properties":{…mapped…}}]}
+            let mut body = JsonWriter::with_capacity(updates.len() * 160 + 16);
+            body.raw("{\"inputs\":[");
+            let mut first_input = true;
+            for &p in &updates {
+                let item = &items[p];
+                body.comma(&mut first_input).raw("{").key("id");
+                match item.id {
+                    Some(id) => body.string(id),
+                    None => body.raw("null"),
+                };
+                body.raw(",").key("properties").raw("{");
+                let mut first = true;
+                write_provider_fields(&mut body, &mut first, table, item.data);
+                body.raw("}}");
+            }
+            body.raw("]}");
             let url = format!(
                 "{}/crm/v3/objects/{object}/batch/update",
                 context.api_base_url
             );
             requests.push((
                 updates,
-                json_request(
+                json_bytes_request(
                     Method::POST,
                     url,
                     context.access_token,
-                    &json!({"inputs": inputs}),
+                    Bytes::from(body.into_bytes()),
                 ),
             ));
         }
@@ -168,76 +180,43 @@ impl Connector for HubspotConnector {
     fn parse_push(
         &self,
         _context: &RequestContext<'_>,
-        items: &[OutgoingItem],
+        items: &[OutgoingItem<'_>],
         response: &ProviderResponse,
     ) -> Result<Vec<ItemResult>, Unusable> {
-        let body = json_body(response)?;
-        let results = body
-            .get("results")
-            .and_then(Value::as_array)
-            .ok_or_else(|| Unusable("no `results` array".to_owned()))?;
-        let errors: &[Value] = body
-            .get("errors")
-            .and_then(Value::as_array)
-            .map_or(&[], Vec::as_slice);
-        // Results are not in input order: an upsert is matched by its external id property, an
-        // update by its record id; errors name the input's `id` in `context.ids`. Each is
-        // indexed once (the first of equal keys wins), so a batch costs O(n log n).
-        let mut by_id: BTreeMap<&str, &Value> = BTreeMap::new();
-        let mut by_external_id: BTreeMap<&str, &Value> = BTreeMap::new();
-        for result in results {
-            if let Some(id) = result.get("id").and_then(Value::as_str) {
-                by_id.entry(id).or_insert(result);
-            }
-            if let Some(external_id) = result
-                .get("properties")
-                .and_then(|properties| properties.get(EXTERNAL_ID_PROPERTY))
-                .and_then(Value::as_str)
-            {
-                by_external_id.entry(external_id).or_insert(result);
-            }
-        }
-        let mut refusals: BTreeMap<&str, &Value> = BTreeMap::new();
-        for error in errors {
-            let ids = error
-                .get("context")
-                .and_then(|context| context.get("ids"))
-                .and_then(Value::as_array);
-            for id in ids.into_iter().flatten().filter_map(Value::as_str) {
-                refusals.entry(id).or_insert(error);
-            }
-        }
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let key = item.id.as_deref().unwrap_or(&item.external_id);
-            let found = match &item.id {
-                Some(id) => by_id.get(id.as_str()).copied(),
-                None => by_external_id.get(item.external_id.as_str()).copied(),
-            };
-            let refused = refusals.get(key).copied();
-            let outcome = match (found, refused) {
-                (Some(result), _) => Ok(ItemWritten {
-                    id: result
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    created: item.id.is_none()
-                        && result.get("new").and_then(Value::as_bool).unwrap_or(false),
-                }),
-                (None, Some(error)) => Err(error
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("refused by hubspot")
-                    .to_owned()),
-                (None, None) => continue,
-            };
-            out.push(ItemResult {
-                index: item.index,
-                outcome,
-            });
-        }
-        Ok(out)
+        let answer = match serde_json::from_slice::<BatchAnswer<'_>>(response.body()) {
+            Ok(BatchAnswer {
+                results: Some(results),
+                errors,
+            }) => BatchOutcome {
+                results: results
+                    .into_iter()
+                    .map(|row| BatchRow {
+                        id: row.id.map(|id| id.0),
+                        external_id: row
+                            .properties
+                            .and_then(|properties| properties.external_id)
+                            .map(|id| id.0),
+                        new: row.new.unwrap_or(false),
+                    })
+                    .collect(),
+                refusals: errors
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|error| BatchRefusal {
+                        message: error.message.map(|message| message.0),
+                        ids: error
+                            .context
+                            .and_then(|context| context.ids)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|id| id.0)
+                            .collect(),
+                    })
+                    .collect(),
+            },
+            _ => return parse_push_value(items, &json_body(response)?),
+        };
+        Ok(match_results(items, &answer))
     }
 
     fn default_budget(&self) -> Option<Budget> {
@@ -301,3 +280,340 @@ impl Connector for HubspotConnector {
         })
     }
 }
+
+/// What a batch answer says, however it was read.
+struct BatchOutcome<'a> {
+    results: Vec<BatchRow<'a>>,
+    refusals: Vec<BatchRefusal<'a>>,
+}
+
+/// One result: its record id, the external id property it echoes, and `new`.
+struct BatchRow<'a> {
+    id: Option<Cow<'a, str>>,
+    external_id: Option<Cow<'a, str>>,
+    new: bool,
+}
+
+/// One per-input error: its message and the input ids of `context.ids`.
+struct BatchRefusal<'a> {
+    message: Option<Cow<'a, str>>,
+    ids: Vec<Cow<'a, str>>,
+}
+
+/// The original reading of a batch answer, for answers the typed reader refuses: fields of an
+/// unexpected type count as absent.
+fn parse_push_value<'a>(
+    items: &[OutgoingItem<'_>],
+    body: &'a Value,
+) -> Result<Vec<ItemResult>, Unusable> {
+    let results = body
+        .get("results")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Unusable("no `results` array".to_owned()))?;
+    let errors: &[Value] = body
+        .get("errors")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
+    let text = |value: Option<&'a Value>| value.and_then(Value::as_str).map(Cow::Borrowed);
+    let answer = BatchOutcome {
+        results: results
+            .iter()
+            .map(|result| BatchRow {
+                id: text(result.get("id")),
+                external_id: text(
+                    result
+                        .get("properties")
+                        .and_then(|properties| properties.get(EXTERNAL_ID_PROPERTY)),
+                ),
+                new: result.get("new").and_then(Value::as_bool).unwrap_or(false),
+            })
+            .collect(),
+        refusals: errors
+            .iter()
+            .map(|error| BatchRefusal {
+                message: text(error.get("message")),
+                ids: error
+                    .get("context")
+                    .and_then(|context| context.get("ids"))
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(Cow::Borrowed)
+                    .collect(),
+            })
+            .collect(),
+    };
+    Ok(match_results(items, &answer))
+}
+
+/// Matches results to items. Results are not in input order: an upsert is matched by its
+/// external id property, an update by its record id; errors name the input's `id` in
+/// `context.ids`. Each is indexed once (the first of equal keys wins), so a batch costs
+/// O(n log n).
+fn match_results(items: &[OutgoingItem<'_>], answer: &BatchOutcome<'_>) -> Vec<ItemResult> {
+    let mut by_id: BTreeMap<&str, &BatchRow<'_>> = BTreeMap::new();
+    let mut by_external_id: BTreeMap<&str, &BatchRow<'_>> = BTreeMap::new();
+    for row in &answer.results {
+        if let Some(id) = &row.id {
+            by_id.entry(id).or_insert(row);
+        }
+        if let Some(external_id) = &row.external_id {
+            by_external_id.entry(external_id).or_insert(row);
+        }
+    }
+    let mut refusals: BTreeMap<&str, &BatchRefusal<'_>> = BTreeMap::new();
+    for refusal in &answer.refusals {
+        for id in &refusal.ids {
+            refusals.entry(id).or_insert(refusal);
+        }
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let key = item.id.unwrap_or(&item.external_id);
+        let found = match item.id {
+            Some(id) => by_id.get(id).copied(),
+            None => by_external_id.get(item.external_id.as_ref()).copied(),
+        };
+        let refused = refusals.get(key).copied();
+        let outcome = match (found, refused) {
+            (Some(row), _) => Ok(ItemWritten {
+                id: row.id.as_deref().unwrap_or_default().to_owned(),
+                created: item.id.is_none() && row.new,
+            }),
+            (None, Some(refusal)) => Err(refusal
+                .message
+                .as_deref()
+                .unwrap_or("refused by hubspot")
+                .to_owned()),
+            (None, None) => continue,
+        };
+        out.push(ItemResult {
+            index: item.index,
+            outcome,
+        });
+    }
+    out
+}
+
+/// A list page, read typed; `None` sends the caller to the original reading (which gives the
+/// same page or the right complaint).
+fn fast_page(table: &[(&str, &str)], body: &[u8]) -> Option<PulledPage> {
+    let answer: ListAnswer<'_> = serde_json::from_slice(body).ok()?;
+    let mut records = Vec::with_capacity(answer.results.as_ref()?.len());
+    for result in answer.results? {
+        let id = result.id?;
+        let data = match &result.properties {
+            Some(properties) => pairs_to_schema(table, properties),
+            None => pairs_to_schema(table, &Pairs::default()),
+        };
+        records.push(PulledRecord {
+            id: id.0.into_owned(),
+            data,
+        });
+    }
+    let next_cursor = answer
+        .paging
+        .and_then(|paging| paging.next)
+        .and_then(|next| next.after)
+        .map(|after| after.0.into_owned());
+    Some(PulledPage {
+        records,
+        next_cursor,
+    })
+}
+
+#[derive(Default)]
+struct ListAnswer<'de> {
+    results: Option<Vec<ListResult<'de>>>,
+    paging: Option<Paging<'de>>,
+}
+
+#[derive(Default)]
+struct ListResult<'de> {
+    id: Option<Text<'de>>,
+    properties: Option<Pairs<'de>>,
+}
+
+#[derive(Default)]
+struct Paging<'de> {
+    next: Option<PagingNext<'de>>,
+}
+
+#[derive(Default)]
+struct PagingNext<'de> {
+    after: Option<Text<'de>>,
+}
+
+#[derive(Default)]
+struct BatchAnswer<'de> {
+    results: Option<Vec<BatchResult<'de>>>,
+    errors: Option<Vec<BatchError<'de>>>,
+}
+
+#[derive(Default)]
+struct BatchResult<'de> {
+    id: Option<Text<'de>>,
+    properties: Option<EchoedProperties<'de>>,
+    new: Option<bool>,
+}
+
+#[derive(Default)]
+struct EchoedProperties<'de> {
+    external_id: Option<Text<'de>>,
+}
+
+#[derive(Default)]
+struct BatchError<'de> {
+    message: Option<Text<'de>>,
+    context: Option<ErrorContext<'de>>,
+}
+
+#[derive(Default)]
+struct ErrorContext<'de> {
+    ids: Option<Vec<Text<'de>>>,
+}
+
+crate::deserialize_object!(
+    ListAnswer,
+    ListResult,
+    Paging,
+    PagingNext,
+    BatchAnswer,
+    BatchResult,
+    EchoedProperties,
+    BatchError,
+    ErrorContext,
+);
+
+impl<'de> ObjectFields<'de> for ListAnswer<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "results" => self.results = map.next_value()?,
+            "paging" => self.paging = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> ObjectFields<'de> for ListResult<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "id" => self.id = map.next_value()?,
+            "properties" => self.properties = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> ObjectFields<'de> for Paging<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "next" => self.next = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> ObjectFields<'de> for PagingNext<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "after" => self.after = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> ObjectFields<'de> for BatchAnswer<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "results" => self.results = map.next_value()?,
+            "errors" => self.errors = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> ObjectFields<'de> for BatchResult<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "id" => self.id = map.next_value()?,
+            "properties" => self.properties = map.next_value()?,
+            "new" => self.new = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> ObjectFields<'de> for EchoedProperties<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            EXTERNAL_ID_PROPERTY => self.external_id = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> ObjectFields<'de> for BatchError<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "message" => self.message = map.next_value()?,
+            "context" => self.context = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> ObjectFields<'de> for ErrorContext<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "ids" => self.ids = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+/// The original reading of a page, for answers the typed reader refuses.
+fn value_page(table: &[(&str, &str)], response: &ProviderResponse) -> Result<PulledPage, Unusable> {
+    let body = json_body(response)?;
+    let results = body
+        .get("results")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Unusable("no `results` array".to_owned()))?;
+    let mut records = Vec::with_capacity(results.len());
+    for result in results {
+        let id = result
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Unusable("a result without `id`".to_owned()))?;
+        let empty = Map::new();
+        let properties = result
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        records.push(PulledRecord {
+            id: id.to_owned(),
+            data: to_schema(table, properties),
+        });
+    }
+    let next_cursor = body
+        .pointer("/paging/next/after")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok(PulledPage {
+        records,
+        next_cursor,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -2,18 +2,23 @@
 //! go to the token answer's `instance_url`), SOQL `SELECT … FROM …` with `nextRecordsUrl`
 //! locators, composite upsert on `Endgrate_Internal_Id__c` and composite update, 200 a batch.
 
+use std::borrow::Cow;
+
+use bytes::Bytes;
 use http::Method;
-use serde_json::{Map, Value, json};
+use serde::de::MapAccess;
+use serde_json::{Map, Value};
 use transfersim_mock_providers::{ProviderRequest, ProviderResponse};
 
-use super::{refresh_form, to_provider, to_schema};
+use super::{pairs_to_schema, refresh_form, to_schema, write_provider_fields};
 use crate::connector::{
     Connector, ItemResult, ItemWritten, OutgoingItem, PulledPage, PulledRecord, RequestContext,
-    TokenGrant, Unusable, form_request, json_body, json_request, oauth_grant, upserts_and_updates,
-    upserts_then_updates,
+    TokenGrant, Unusable, form_request, json_body, json_bytes_request, json_request, oauth_grant,
+    upserts_and_updates, upserts_then_updates,
 };
 use crate::engine::{Budget, ReportedUsage};
 use crate::schema::EndgrateType;
+use crate::wire::{JsonWriter, ObjectFields, Pairs, Text, skip};
 
 /// Salesforce's largest composite batch.
 pub const BATCH_SIZE: usize = 200;
@@ -93,87 +98,76 @@ impl Connector for SalesforceConnector {
         response: &ProviderResponse,
     ) -> Result<PulledPage, Unusable> {
         let (_, table) = mapping(context.endgrate_type);
-        let body = json_body(response)?;
-        let rows = body
-            .get("records")
-            .and_then(Value::as_array)
-            .ok_or_else(|| Unusable("no `records` array".to_owned()))?;
-        let mut records = Vec::with_capacity(rows.len());
-        for row in rows {
-            let empty = Map::new();
-            let fields = row.as_object().unwrap_or(&empty);
-            let id = fields
-                .get("Id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| Unusable("a record without `Id`".to_owned()))?;
-            records.push(PulledRecord {
-                id: id.to_owned(),
-                data: to_schema(table, fields),
-            });
+        match fast_page(table, response.body()) {
+            Some(page) => Ok(page),
+            None => value_page(table, response),
         }
-        let done = body.get("done").and_then(Value::as_bool).unwrap_or(true);
-        let next_cursor = if done {
-            None
-        } else {
-            body.get("nextRecordsUrl")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        Ok(PulledPage {
-            records,
-            next_cursor,
-        })
     }
 
-    fn push_split(&self, _context: &RequestContext<'_>, items: &[OutgoingItem]) -> Vec<Vec<usize>> {
+    fn push_split(
+        &self,
+        _context: &RequestContext<'_>,
+        items: &[OutgoingItem<'_>],
+    ) -> Vec<Vec<usize>> {
         upserts_then_updates(items)
     }
 
     fn push_requests(
         &self,
         context: &RequestContext<'_>,
-        items: &[OutgoingItem],
+        items: &[OutgoingItem<'_>],
     ) -> Vec<(Vec<usize>, ProviderRequest)> {
         let (object, table) = mapping(context.endgrate_type);
         let (upserts, updates) = upserts_and_updates(items);
+        // {"allOrNone":false,"records":[{"attributes":{"type":…},<key>:…,…mapped…}]}, where the
+        // key is the external id field (upserts) or `id` (updates).
+        let body = |positions: &[usize], upsert: bool| {
+            let mut body = JsonWriter::with_capacity(positions.len() * 200 + 32);
+            body.raw("{\"allOrNone\":false,\"records\":[");
+            let mut first_record = true;
+            for &p in positions {
+                let item = &items[p];
+                body.comma(&mut first_record)
+                    .raw("{")
+                    .key("attributes")
+                    .raw("{")
+                    .key("type")
+                    .string(object)
+                    .raw("},");
+                if upsert {
+                    body.key(EXTERNAL_ID_FIELD).string(&item.external_id);
+                } else {
+                    body.key("id");
+                    match item.id {
+                        Some(id) => body.string(id),
+                        None => body.raw("null"),
+                    };
+                }
+                let mut first = false;
+                write_provider_fields(&mut body, &mut first, table, item.data);
+                body.raw("}");
+            }
+            body.raw("]}");
+            Bytes::from(body.into_bytes())
+        };
         let mut requests = Vec::new();
         if !upserts.is_empty() {
-            let records: Vec<Value> = upserts
-                .iter()
-                .map(|&p| {
-                    let mut record = Map::new();
-                    record.insert("attributes".to_owned(), json!({"type": object}));
-                    record.insert(EXTERNAL_ID_FIELD.to_owned(), json!(items[p].external_id));
-                    record.extend(to_provider(table, &items[p].data));
-                    Value::Object(record)
-                })
-                .collect();
             let url = format!(
                 "{}{API}/composite/sobjects/{object}/{EXTERNAL_ID_FIELD}",
                 context.api_base_url
             );
-            let body = json!({"allOrNone": false, "records": records});
+            let bytes = body(&upserts, true);
             requests.push((
                 upserts,
-                json_request(Method::PATCH, url, context.access_token, &body),
+                json_bytes_request(Method::PATCH, url, context.access_token, bytes),
             ));
         }
         if !updates.is_empty() {
-            let records: Vec<Value> = updates
-                .iter()
-                .map(|&p| {
-                    let mut record = Map::new();
-                    record.insert("attributes".to_owned(), json!({"type": object}));
-                    record.insert("id".to_owned(), json!(items[p].id));
-                    record.extend(to_provider(table, &items[p].data));
-                    Value::Object(record)
-                })
-                .collect();
             let url = format!("{}{API}/composite/sobjects", context.api_base_url);
-            let body = json!({"allOrNone": false, "records": records});
+            let bytes = body(&updates, false);
             requests.push((
                 updates,
-                json_request(Method::PATCH, url, context.access_token, &body),
+                json_bytes_request(Method::PATCH, url, context.access_token, bytes),
             ));
         }
         requests
@@ -182,55 +176,38 @@ impl Connector for SalesforceConnector {
     fn parse_push(
         &self,
         _context: &RequestContext<'_>,
-        items: &[OutgoingItem],
+        items: &[OutgoingItem<'_>],
         response: &ProviderResponse,
     ) -> Result<Vec<ItemResult>, Unusable> {
-        let body = json_body(response)?;
-        let results = body
-            .as_array()
-            .ok_or_else(|| Unusable("the answer is not an array".to_owned()))?;
-        if results.len() != items.len() {
-            return Err(Unusable(format!(
-                "{} results for {} records",
-                results.len(),
-                items.len()
-            )));
-        }
-        // One result per record, in input order.
-        Ok(items
-            .iter()
-            .zip(results)
-            .map(|(item, result)| {
-                let outcome = if result.get("success").and_then(Value::as_bool) == Some(true) {
-                    Ok(ItemWritten {
-                        id: result
-                            .get("id")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned(),
-                        created: result
-                            .get("created")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(false),
+        let rows: Vec<CompositeRow<'_>> =
+            match serde_json::from_slice::<Vec<CompositeResult<'_>>>(response.body()) {
+                Ok(results) => results
+                    .into_iter()
+                    .map(|result| {
+                        let first = result.errors.and_then(|errors| errors.into_iter().next());
+                        CompositeRow {
+                            success: result.success == Some(true),
+                            id: result.id.map(|id| id.0),
+                            created: result.created.unwrap_or(false),
+                            code: first
+                                .as_ref()
+                                .and_then(|error| error.status_code.clone())
+                                .map(|code| code.0),
+                            message: first
+                                .and_then(|error| error.message)
+                                .map(|message| message.0),
+                        }
                     })
-                } else {
-                    let first = result.pointer("/errors/0");
-                    let code = first
-                        .and_then(|e| e.get("statusCode"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("UNKNOWN_ERROR");
-                    let message = first
-                        .and_then(|e| e.get("message"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("refused by salesforce");
-                    Err(format!("{code}: {message}"))
-                };
-                ItemResult {
-                    index: item.index,
-                    outcome,
+                    .collect(),
+                Err(_) => {
+                    let body = json_body(response)?;
+                    let results = body
+                        .as_array()
+                        .ok_or_else(|| Unusable("the answer is not an array".to_owned()))?;
+                    return composite_outcomes(items, results.iter().map(composite_row).collect());
                 }
-            })
-            .collect())
+            };
+        composite_outcomes(items, rows)
     }
 
     fn default_budget(&self) -> Option<Budget> {
@@ -293,3 +270,184 @@ impl Connector for SalesforceConnector {
         })
     }
 }
+
+/// One composite result, however it was read: fields of an unexpected type count as absent.
+struct CompositeRow<'a> {
+    success: bool,
+    id: Option<Cow<'a, str>>,
+    created: bool,
+    /// `statusCode` and `message` of the first error.
+    code: Option<Cow<'a, str>>,
+    message: Option<Cow<'a, str>>,
+}
+
+/// The original reading of one composite result, for answers the typed reader refuses.
+fn composite_row<'a>(result: &'a Value) -> CompositeRow<'a> {
+    let text = |value: Option<&'a Value>| value.and_then(Value::as_str).map(Cow::Borrowed);
+    let first = result.pointer("/errors/0");
+    CompositeRow {
+        success: result.get("success").and_then(Value::as_bool) == Some(true),
+        id: text(result.get("id")),
+        created: result
+            .get("created")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        code: text(first.and_then(|error| error.get("statusCode"))),
+        message: text(first.and_then(|error| error.get("message"))),
+    }
+}
+
+/// One result per record, in input order.
+fn composite_outcomes(
+    items: &[OutgoingItem<'_>],
+    rows: Vec<CompositeRow<'_>>,
+) -> Result<Vec<ItemResult>, Unusable> {
+    if rows.len() != items.len() {
+        return Err(Unusable(format!(
+            "{} results for {} records",
+            rows.len(),
+            items.len()
+        )));
+    }
+    Ok(items
+        .iter()
+        .zip(rows)
+        .map(|(item, row)| {
+            let outcome = if row.success {
+                Ok(ItemWritten {
+                    id: row.id.as_deref().unwrap_or_default().to_owned(),
+                    created: row.created,
+                })
+            } else {
+                Err(format!(
+                    "{}: {}",
+                    row.code.as_deref().unwrap_or("UNKNOWN_ERROR"),
+                    row.message.as_deref().unwrap_or("refused by salesforce")
+                ))
+            };
+            ItemResult {
+                index: item.index,
+                outcome,
+            }
+        })
+        .collect())
+}
+
+/// A query page, read typed; `None` sends the caller to the original reading.
+fn fast_page(table: &[(&str, &str)], body: &[u8]) -> Option<PulledPage> {
+    let answer: QueryAnswer<'_> = serde_json::from_slice(body).ok()?;
+    let rows = answer.records?;
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id = row.get("Id")?.as_str()?.to_owned();
+        records.push(PulledRecord {
+            id,
+            data: pairs_to_schema(table, &row),
+        });
+    }
+    let next_cursor = if answer.done.unwrap_or(true) {
+        None
+    } else {
+        answer.next_records_url.map(|url| url.0.into_owned())
+    };
+    Some(PulledPage {
+        records,
+        next_cursor,
+    })
+}
+
+#[derive(Default)]
+struct QueryAnswer<'de> {
+    records: Option<Vec<Pairs<'de>>>,
+    done: Option<bool>,
+    next_records_url: Option<Text<'de>>,
+}
+
+#[derive(Default)]
+struct CompositeResult<'de> {
+    success: Option<bool>,
+    id: Option<Text<'de>>,
+    created: Option<bool>,
+    errors: Option<Vec<CompositeError<'de>>>,
+}
+
+#[derive(Default)]
+struct CompositeError<'de> {
+    status_code: Option<Text<'de>>,
+    message: Option<Text<'de>>,
+}
+
+crate::deserialize_object!(QueryAnswer, CompositeResult, CompositeError);
+
+impl<'de> ObjectFields<'de> for QueryAnswer<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "records" => self.records = map.next_value()?,
+            "done" => self.done = map.next_value()?,
+            "nextRecordsUrl" => self.next_records_url = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> ObjectFields<'de> for CompositeResult<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "success" => self.success = map.next_value()?,
+            "id" => self.id = map.next_value()?,
+            "created" => self.created = map.next_value()?,
+            "errors" => self.errors = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> ObjectFields<'de> for CompositeError<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "statusCode" => self.status_code = map.next_value()?,
+            "message" => self.message = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+/// The original reading of a page, for answers the typed reader refuses.
+fn value_page(table: &[(&str, &str)], response: &ProviderResponse) -> Result<PulledPage, Unusable> {
+    let body = json_body(response)?;
+    let rows = body
+        .get("records")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Unusable("no `records` array".to_owned()))?;
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        let empty = Map::new();
+        let fields = row.as_object().unwrap_or(&empty);
+        let id = fields
+            .get("Id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Unusable("a record without `Id`".to_owned()))?;
+        records.push(PulledRecord {
+            id: id.to_owned(),
+            data: to_schema(table, fields),
+        });
+    }
+    let done = body.get("done").and_then(Value::as_bool).unwrap_or(true);
+    let next_cursor = if done {
+        None
+    } else {
+        body.get("nextRecordsUrl")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    Ok(PulledPage {
+        records,
+        next_cursor,
+    })
+}
+
+#[cfg(test)]
+mod tests;

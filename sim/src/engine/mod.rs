@@ -192,7 +192,7 @@ impl Wire<'_> {
     fn batch_requests(
         &self,
         resend_as_create: bool,
-    ) -> (Vec<OutgoingItem>, Vec<(Vec<usize>, ProviderRequest)>) {
+    ) -> (Vec<OutgoingItem<'_>>, Vec<(Vec<usize>, ProviderRequest)>) {
         let batch = outgoing_batch(
             resend_as_create,
             self.transfer,
@@ -204,7 +204,7 @@ impl Wire<'_> {
 
     /// A push's current batch, and the positions each of its requests carries (as
     /// [`Wire::batch_requests`], without building the requests).
-    fn batch_split(&self, resend_as_create: bool) -> (Vec<OutgoingItem>, Vec<Vec<usize>>) {
+    fn batch_split(&self, resend_as_create: bool) -> (Vec<OutgoingItem<'_>>, Vec<Vec<usize>>) {
         let batch = outgoing_batch(
             resend_as_create,
             self.transfer,
@@ -218,8 +218,8 @@ impl Wire<'_> {
 /// A 2xx provider answer, parsed by the transfer's connector.
 enum Parsed {
     Page(crate::connector::PulledPage),
-    /// The items the request carried, and their results.
-    Push(Vec<OutgoingItem>, Vec<ItemResult>),
+    /// The indices (in `transfer_data`) of the items the request carried, and their results.
+    Push(Vec<usize>, Vec<ItemResult>),
 }
 
 /// One provider connection: the token state shared by every session configured with the same
@@ -284,6 +284,9 @@ pub struct Engine {
     next_delivery: u64,
     next_provider_call: u64,
     outputs: VecDeque<Output>,
+    /// Transfers waiting in a session queue, per key (the queue limit's count, kept as the
+    /// queues change rather than counted over every transfer at each trigger).
+    queued: BTreeMap<String, usize>,
 }
 
 impl Engine {
@@ -317,6 +320,7 @@ impl Engine {
             next_delivery: 1,
             next_provider_call: 1,
             outputs: VecDeque::new(),
+            queued: BTreeMap::new(),
         }
     }
 
@@ -639,6 +643,9 @@ impl Engine {
         let Some(session) = self.sessions.remove(session_id) else {
             return;
         };
+        if let Some(queued) = self.queued.get_mut(&session.key) {
+            *queued = queued.saturating_sub(session.queue.len());
+        }
         self.trace(format!("session {session_id} {why}"));
         let doomed: Vec<Id> = self
             .transfers
@@ -706,25 +713,22 @@ impl Engine {
         let mut items = Vec::new();
         let mut filters = Vec::new();
         match request.direction {
-            Direction::Push => {
-                for (index, raw) in request.transfer_data.iter().enumerate() {
-                    items.push(validate_push_item(endgrate_type, index, raw)?);
-                }
-            }
+            Direction::Push => items = request.items?,
             Direction::Pull => {
                 filters = schema::parse_params(endgrate_type, &request.params)
                     .map_err(|(path, problem)| EngineError::Field(path, problem.to_owned()))?;
             }
         }
-        let queued = self
-            .transfers
-            .values()
-            .filter(|transfer| transfer.key == key && transfer.state == TransferState::Queued)
-            .count();
-        if queued >= QUEUED_TRANSFERS_MAX {
+        if self.queued_of(key) >= QUEUED_TRANSFERS_MAX {
             return Err(EngineError::QueueFull);
         }
         let transfer_id = self.mint_id();
+        for (index, item) in items.iter_mut().enumerate() {
+            item.external_id = match &item.internal_id {
+                Some(internal_id) => internal_id.clone(),
+                None => format!("{transfer_id}-{index}"),
+            };
+        }
         let item_count = items.len();
         self.transfers.insert(
             transfer_id.clone(),
@@ -767,6 +771,7 @@ impl Engine {
         );
         if let Some(session) = self.sessions.get_mut(&request.session_id) {
             session.queue.push_back(transfer_id.clone());
+            *self.queued.entry(key.to_owned()).or_insert(0) += 1;
         }
         self.trace(format!(
             "transfer {transfer_id} triggered: {} {} ({item_count} items){}",
@@ -950,6 +955,9 @@ impl Engine {
         let Some(transfer_id) = next else {
             return;
         };
+        if let Some(queued) = self.queued.get_mut(&session.key) {
+            *queued = queued.saturating_sub(1);
+        }
         session.running = Some(transfer_id.clone());
         let needs_reauthentication = session.needs_reauthentication;
         let provider = session.binding.as_ref().map(|binding| binding.provider);
@@ -1153,7 +1161,7 @@ impl Engine {
                 .map(Parsed::Page),
             Direction::Push => {
                 let (batch, split) = wire.batch_split(resend_as_create);
-                let carried: Vec<OutgoingItem> = split
+                let carried: Vec<OutgoingItem<'_>> = split
                     .get(wire.transfer.sub_request_index)
                     .map(|positions| {
                         positions
@@ -1162,9 +1170,10 @@ impl Engine {
                             .collect()
                     })
                     .unwrap_or_default();
+                let indices = carried.iter().map(|item| item.index).collect();
                 wire.connector
                     .parse_push(&wire.context(), &carried, &response)
-                    .map(|results| Parsed::Push(carried, results))
+                    .map(|results| Parsed::Push(indices, results))
             }
         };
         match parsed {
@@ -1246,14 +1255,17 @@ impl Engine {
                     return;
                 };
                 let (batch, split) = wire.batch_split(resend_as_create);
-                let carried = split
+                let carried: Vec<usize> = split
                     .into_iter()
                     .nth(wire.transfer.sub_request_index)
-                    .unwrap_or_default();
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|position| batch.get(position).map(|item| item.index))
+                    .collect();
                 if let Some(transfer) = self.transfers.get_mut(transfer_id) {
-                    for position in carried {
-                        if let Some(item) = batch.get(position) {
-                            transfer.outcomes[item.index] = Some(PushOutcome {
+                    for index in carried {
+                        {
+                            transfer.outcomes[index] = Some(PushOutcome {
                                 success: false,
                                 id: None,
                                 created: None,
@@ -1289,11 +1301,16 @@ impl Engine {
         let session_id = transfer.session_id.clone();
         let endgrate_type = transfer.endgrate_type;
         let sync = self.sessions.get(&session_id).is_some_and(|s| s.sync);
-        let baseline: BTreeMap<String, serde_json::Map<String, Value>> = if sync {
+        let baseline: BTreeMap<&str, &schema::MappedData> = if sync {
             self.sessions
                 .get(&session_id)
                 .and_then(|s| s.baselines.get(&endgrate_type))
-                .map(|records| records.iter().cloned().collect())
+                .map(|records| {
+                    records
+                        .iter()
+                        .map(|(id, data)| (id.as_str(), data))
+                        .collect()
+                })
                 .unwrap_or_default()
         } else {
             BTreeMap::new()
@@ -1308,17 +1325,30 @@ impl Engine {
             // The bug: an off-by-one at the page boundary loses the page's last record.
             records.pop();
         }
+        transfer.pulled.reserve(records.len());
         for record in records {
             transfer.records_read += 1;
-            let unchanged = sync && baseline.get(&record.id) == Some(&record.data);
-            if !unchanged && schema::matches_filters(&record.data, &transfer.filters) {
-                transfer.pulled.push(PullItem {
-                    id: record.id.clone(),
-                    data: Some(record.data.clone()),
-                });
+            let unchanged = sync && baseline.get(record.id.as_str()) == Some(&&record.data);
+            let wanted = transfer.filters.is_empty()
+                || schema::matches_filters(&record.data.to_map(), &transfer.filters);
+            if !unchanged && wanted {
                 delivered += 1;
+                if sync {
+                    transfer.pulled.push(PullItem {
+                        id: record.id.clone(),
+                        data: Some(record.data.clone()),
+                    });
+                } else {
+                    transfer.pulled.push(PullItem {
+                        id: record.id,
+                        data: Some(record.data),
+                    });
+                    continue;
+                }
             }
-            transfer.seen.push((record.id, record.data));
+            if sync {
+                transfer.seen.push((record.id, record.data));
+            }
         }
         transfer.pages_read += 1;
         transfer.attempts = 0;
@@ -1365,7 +1395,9 @@ impl Engine {
             let deletions: Vec<PullItem> = previous
                 .iter()
                 .filter(|(id, data)| {
-                    !seen_ids.contains(id) && schema::matches_filters(data, &transfer.filters)
+                    !seen_ids.contains(id)
+                        && (transfer.filters.is_empty()
+                            || schema::matches_filters(&data.to_map(), &transfer.filters))
                 })
                 .filter(|_| !drop_deletions)
                 .map(|(id, _)| PullItem {
@@ -1391,7 +1423,7 @@ impl Engine {
         &mut self,
         now: Millis,
         transfer_id: &str,
-        carried: &[OutgoingItem],
+        carried: &[usize],
         results: Vec<ItemResult>,
     ) {
         let mut failures = Vec::new();
@@ -1401,9 +1433,14 @@ impl Engine {
         transfer.attempts = 0;
         transfer.refreshed_after_401 = false;
         let mut learnt = Vec::new();
-        for item in carried {
-            let result = results.iter().find(|result| result.index == item.index);
-            let original = &transfer.items[item.index];
+        // The first result of an index answers for it.
+        let mut by_index: BTreeMap<usize, &ItemResult> = BTreeMap::new();
+        for result in &results {
+            by_index.entry(result.index).or_insert(result);
+        }
+        for &index in carried {
+            let result = by_index.get(&index).copied();
+            let original = &transfer.items[index];
             let outcome = match result.map(|r| &r.outcome) {
                 Some(Ok(written)) => {
                     if let Some(internal_id) = &original.internal_id {
@@ -1417,7 +1454,7 @@ impl Engine {
                     }
                 }
                 Some(Err(message)) => {
-                    failures.push((item.index, original.internal_id.clone(), message.clone()));
+                    failures.push((index, original.internal_id.clone(), message.clone()));
                     PushOutcome {
                         success: false,
                         id: original.id.clone(),
@@ -1427,7 +1464,7 @@ impl Engine {
                 }
                 None => {
                     let message = "The provider's answer did not mention this item.".to_owned();
-                    failures.push((item.index, original.internal_id.clone(), message.clone()));
+                    failures.push((index, original.internal_id.clone(), message.clone()));
                     PushOutcome {
                         success: false,
                         id: original.id.clone(),
@@ -1436,7 +1473,7 @@ impl Engine {
                     }
                 }
             };
-            transfer.outcomes[item.index] = Some(outcome);
+            transfer.outcomes[index] = Some(outcome);
         }
         let endgrate_type = transfer.endgrate_type;
         let session_id = transfer.session_id.clone();
@@ -2285,6 +2322,11 @@ impl Engine {
     }
 
     /// A fresh 24-hex id, unique across sessions, transfers and errors.
+    /// Transfers of `key` waiting in a session queue.
+    fn queued_of(&self, key: &str) -> usize {
+        self.queued.get(key).copied().unwrap_or(0)
+    }
+
     fn mint_id(&mut self) -> Id {
         loop {
             let id = self.random_hex(24);
@@ -2312,75 +2354,61 @@ impl Engine {
     pub fn transfers(&self) -> impl Iterator<Item = &Transfer> {
         self.transfers.values()
     }
+
+    /// The transfer `id`, whoever's it is (for drivers and checkers; the API asks
+    /// [`Engine::transfer`], which checks the key).
+    pub fn transfer_by_id(&self, id: &str) -> Option<&Transfer> {
+        self.transfers.get(id)
+    }
 }
 
-/// Validates one raw push item, naming `transfer_data[<index>]...` in the error.
-fn validate_push_item(
+/// Validates one push item whose structure the API layer checked (`id` and `internal_id`
+/// non-empty strings when present, `data` an object), naming `transfer_data[<index>].data...`
+/// in the error. `get` looks a field of `data` up. The API layer calls this for both of its
+/// readers of a trigger body, so both validate by one set of rules.
+pub fn push_item<'a>(
     ty: EndgrateType,
     index: usize,
-    raw: &Value,
+    id: Option<&str>,
+    internal_id: Option<&str>,
+    get: impl Fn(&str) -> Option<schema::ItemField<'a>>,
 ) -> Result<PushItem, EngineError> {
-    let path = |suffix: &str| format!("transfer_data[{index}]{suffix}");
-    let object = raw
-        .as_object()
-        .ok_or_else(|| EngineError::Field(path(""), "must be an object".to_owned()))?;
-    let optional_id = |name: &str| -> Result<Option<String>, EngineError> {
-        match object.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) if !text.is_empty() => Ok(Some(text.clone())),
-            Some(_) => Err(EngineError::Field(
-                path(&format!(".{name}")),
-                "must be a non-empty string".to_owned(),
-            )),
-        }
-    };
-    let id = optional_id("id")?;
-    let internal_id = optional_id("internal_id")?;
-    let data = match object.get("data") {
-        Some(Value::Object(data)) => data,
-        None | Some(Value::Null) => {
-            return Err(EngineError::Field(path(".data"), "is required".to_owned()));
-        }
-        Some(_) => {
-            return Err(EngineError::Field(
-                path(".data"),
-                "must be an object".to_owned(),
-            ));
-        }
-    };
-    let data = schema::validate_item_data(ty, data).map_err(|(field, problem)| {
-        EngineError::Field(path(&format!(".data.{field}")), problem.to_owned())
+    let data = schema::validate_item_fields(ty, get).map_err(|(field, problem)| {
+        EngineError::Field(
+            format!("transfer_data[{index}].data.{field}"),
+            problem.to_owned(),
+        )
     })?;
     Ok(PushItem {
-        id,
-        internal_id,
+        id: id.map(str::to_owned),
+        internal_id: internal_id.map(str::to_owned),
         data,
+        external_id: String::new(),
     })
 }
 
-/// The items of the transfer's current logical batch, with their external ids.
+/// The items of the transfer's current logical batch, with their external ids, borrowed from
+/// the transfer.
 fn outgoing_batch(
     resend_as_create: bool,
     transfer: &Transfer,
     batch_size: usize,
-) -> Vec<OutgoingItem> {
+) -> Vec<OutgoingItem<'_>> {
     let start = transfer.batch_index * batch_size;
     let end = (start + batch_size).min(transfer.items.len());
     (start..end)
         .map(|index| {
             let item = &transfer.items[index];
-            let mut external_id = item
-                .internal_id
-                .clone()
-                .unwrap_or_else(|| format!("{}-{index}", transfer.id));
-            if resend_as_create && transfer.attempts > 0 {
-                external_id = format!("{external_id}-resend{}", transfer.attempts);
-            }
+            let external_id = if resend_as_create && transfer.attempts > 0 {
+                std::borrow::Cow::Owned(format!("{}-resend{}", item.external_id, transfer.attempts))
+            } else {
+                std::borrow::Cow::Borrowed(item.external_id.as_str())
+            };
             OutgoingItem {
                 index,
-                id: item.id.clone(),
+                id: item.id.as_deref(),
                 external_id,
-                data: item.data.clone(),
+                data: &item.data,
             }
         })
         .collect()

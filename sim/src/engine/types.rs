@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde_json::Value;
 use transfersim_mock_providers::{Millis, ProviderRequest};
 
-use crate::schema::{EndgrateType, Filter, RecordData};
+use crate::schema::{EndgrateType, Filter, MappedData, RecordData};
 
 /// Sessions, transfers and errors are named by 24 lowercase hex characters.
 pub type Id = String;
@@ -184,7 +184,7 @@ pub struct Session {
 }
 
 /// A record as a pull saw it: provider id and mapped data.
-pub type SeenRecord = (String, serde_json::Map<String, Value>);
+pub type SeenRecord = (String, MappedData);
 
 /// A transfer's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +210,9 @@ pub struct PushItem {
     pub id: Option<String>,
     pub internal_id: Option<String>,
     pub data: RecordData,
+    /// What the item upserts on: its `internal_id`, else `<transfer id>-<index>`. Set by the
+    /// engine when it creates the transfer (empty before).
+    pub external_id: String,
 }
 
 /// What became of one push item.
@@ -225,7 +228,7 @@ pub struct PushOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PullItem {
     pub id: String,
-    pub data: Option<serde_json::Map<String, Value>>,
+    pub data: Option<MappedData>,
 }
 
 /// The kinds of error record.
@@ -320,7 +323,8 @@ pub struct Transfer {
     pub pages_read: u64,
     pub pages_failed: u64,
     pub records_read: u64,
-    /// Every record read so far, unfiltered, for the sync baseline.
+    /// Every record read so far, unfiltered, for the sync baseline (kept by sync sessions
+    /// only).
     pub seen: Vec<SeenRecord>,
 }
 
@@ -342,8 +346,11 @@ pub struct TriggerRequest {
     pub webhooks: WebhookSet,
     /// Raw `params` (pull); validated against the session's schema once the session is known.
     pub params: serde_json::Map<String, Value>,
-    /// Raw `transfer_data` (push); validated once the session is known.
-    pub transfer_data: Vec<Value>,
+    /// `transfer_data` (push), validated by the API layer against the schema of the type that
+    /// `endgrate_type` names (empty when it names none, or for a pull). The engine reports the
+    /// first item's error only after its session, direction and type checks pass, in the order
+    /// of CONTRACT.md section 8.
+    pub items: Result<Vec<PushItem>, super::EngineError>,
 }
 
 /// How a trigger was answered.

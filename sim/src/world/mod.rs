@@ -322,8 +322,7 @@ impl World {
                 self.sync_calls.insert(call, handle);
                 let session_id = self
                     .engine
-                    .transfers()
-                    .find(|transfer| transfer.id == transfer_id)
+                    .transfer_by_id(&transfer_id)
                     .map(|transfer| transfer.session_id.clone())
                     .unwrap_or_default();
                 self.sync_log.insert(
@@ -355,6 +354,18 @@ impl World {
         key: &str,
         body: Option<&Value>,
     ) -> CallHandle {
+        let body = body.map(|value| Bytes::from(value.to_string()));
+        self.call_bytes(method, path_and_query, key, body)
+    }
+
+    /// [`World::call`] with a body already written as JSON text.
+    pub fn call_bytes(
+        &mut self,
+        method: &str,
+        path_and_query: &str,
+        key: &str,
+        body: Option<Bytes>,
+    ) -> CallHandle {
         let mut builder = Request::builder()
             .method(method)
             .uri(path_and_query)
@@ -362,10 +373,7 @@ impl World {
         if body.is_some() {
             builder = builder.header(http::header::CONTENT_TYPE, "application/json");
         }
-        let body = body
-            .map(|value| Bytes::from(value.to_string()))
-            .unwrap_or_default();
-        match builder.body(body) {
+        match builder.body(body.unwrap_or_default()) {
             Ok(request) => self.request(request),
             Err(error) => panic!("test built an invalid request to {path_and_query}: {error}"),
         }

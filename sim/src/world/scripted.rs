@@ -21,6 +21,7 @@ use crate::connector::{
     Connector, ItemResult, ItemWritten, OutgoingItem, PulledPage, PulledRecord, RequestContext,
     Unusable, json_request,
 };
+use crate::schema::MappedData;
 
 /// What the scripted provider does with one request, overriding its normal answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,7 +242,7 @@ impl Connector for ScriptedConnector {
                     .unwrap_or_default();
                 Ok(PulledRecord {
                     id: id.to_owned(),
-                    data,
+                    data: MappedData::from_map(&data),
                 })
             })
             .collect::<Result<Vec<_>, Unusable>>()?;
@@ -255,7 +256,7 @@ impl Connector for ScriptedConnector {
     fn push_requests(
         &self,
         context: &RequestContext<'_>,
-        items: &[OutgoingItem],
+        items: &[OutgoingItem<'_>],
     ) -> Vec<(Vec<usize>, ProviderRequest)> {
         let body: Vec<Value> = items
             .iter()
@@ -273,7 +274,7 @@ impl Connector for ScriptedConnector {
     fn parse_push(
         &self,
         _context: &RequestContext<'_>,
-        items: &[OutgoingItem],
+        items: &[OutgoingItem<'_>],
         response: &ProviderResponse,
     ) -> Result<Vec<ItemResult>, Unusable> {
         let body: Value =
@@ -286,7 +287,7 @@ impl Connector for ScriptedConnector {
             .iter()
             .filter_map(|item| {
                 let result = results.iter().find(|r| {
-                    r.get("external_id").and_then(Value::as_str) == Some(item.external_id.as_str())
+                    r.get("external_id").and_then(Value::as_str) == Some(item.external_id.as_ref())
                 })?;
                 let outcome = match result.get("error").and_then(Value::as_str) {
                     Some(error) => Err(error.to_owned()),
