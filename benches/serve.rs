@@ -10,6 +10,8 @@
 //!
 //! The throughput element is one request.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -5,6 +5,8 @@
 //! scenario. The simulated span of the suite (the sum of the scenarios' virtual time) is printed
 //! once, so its ratio to the wall time can be read off the bench output.
 
+mod common;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use transfersim::runner::memory::MemoryTarget;
 use transfersim::runner::target::Target;

@@ -7,3 +7,7 @@
 pub fn measuring() -> bool {
     std::env::args().any(|arg| arg == "--bench")
 }
+
+/// The allocator of the `transfersim` binary (src/main.rs), so bench figures match the CLI's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
