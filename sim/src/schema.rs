@@ -1,7 +1,6 @@
 //! The supported `endgrate_type`s, their default schemas (CONTRACT.md section 6), and the checks
 //! and filters that depend on them: push item validation and pull `params`.
 
-use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use serde_json::Value;
@@ -109,12 +108,12 @@ const COMPANY_FIELDS: [Field; 3] = [
 ];
 
 /// A push item's mapped data: schema field → string value, kept sorted by field name (so it
-/// iterates and serialises as a `BTreeMap` would). A small sorted vector rather than a map:
-/// a transfer holds up to 10,000 of these, each with a handful of fields, and field names are
-/// usually the schema's own `&'static str`s, so an item costs one allocation per value.
+/// iterates and serialises as a `BTreeMap` would). A small sorted vector rather than a map: a
+/// transfer holds up to 10,000 of these, each with a handful of fields named by the schema's
+/// own `&'static str`s, so an item costs one allocation per value and one for the vector.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordData {
-    fields: Vec<(Cow<'static, str>, String)>,
+    fields: Vec<(&'static str, Box<str>)>,
 }
 
 impl RecordData {
@@ -124,12 +123,8 @@ impl RecordData {
     }
 
     /// Sets `field` to `value`, replacing an earlier value.
-    pub fn insert(&mut self, field: impl Into<Cow<'static, str>>, value: impl Into<String>) {
-        let field = field.into();
-        match self
-            .fields
-            .binary_search_by(|(name, _)| name.as_ref().cmp(field.as_ref()))
-        {
+    pub fn insert(&mut self, field: &'static str, value: impl Into<Box<str>>) {
+        match self.fields.binary_search_by(|(name, _)| (*name).cmp(field)) {
             Ok(at) => self.fields[at].1 = value.into(),
             Err(at) => self.fields.insert(at, (field, value.into())),
         }
@@ -138,16 +133,14 @@ impl RecordData {
     /// The value of `field`.
     pub fn get(&self, field: &str) -> Option<&str> {
         self.fields
-            .binary_search_by(|(name, _)| name.as_ref().cmp(field))
+            .binary_search_by(|(name, _)| (*name).cmp(field))
             .ok()
-            .map(|at| self.fields[at].1.as_str())
+            .map(|at| &*self.fields[at].1)
     }
 
     /// Fields and values, by field name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.fields
-            .iter()
-            .map(|(name, value)| (name.as_ref(), value.as_str()))
+        self.fields.iter().map(|(name, value)| (*name, &**value))
     }
 
     /// How many fields are set.
@@ -208,19 +201,24 @@ pub fn validate_item_fields<'a>(
     ty: EndgrateType,
     get: impl Fn(&str) -> Option<ItemField<'a>>,
 ) -> Result<RecordData, (String, &'static str)> {
-    let mut kept = RecordData {
-        fields: Vec::with_capacity(ty.fields().len()),
-    };
+    let present = ty
+        .fields()
+        .iter()
+        .filter(|field| get(field.name).is_some())
+        .count();
+    let mut fields = Vec::with_capacity(present);
     for field in ty.fields() {
         match get(field.name) {
             None if field.required => return Err((field.name.to_owned(), "is required")),
             None => {}
             Some(ItemField::Null) => return Err((field.name.to_owned(), "must not be null")),
-            Some(ItemField::Text(text)) => kept.insert(field.name, text),
+            Some(ItemField::Text(text)) => fields.push((field.name, Box::<str>::from(text))),
             Some(ItemField::Other) => return Err((field.name.to_owned(), "must be a string")),
         }
     }
-    Ok(kept)
+    // Schema field names are distinct, so sorting leaves no duplicates.
+    fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    Ok(RecordData { fields })
 }
 
 /// A pulled record's data mapped to the session schema, kept as the JSON object text that data

@@ -404,7 +404,7 @@ fn fast_page(table: &[(&str, &str)], body: &[u8]) -> Option<PulledPage> {
     for result in answer.results? {
         let id = result.id?;
         let data = match &result.properties {
-            Some(properties) => pairs_to_schema(table, properties),
+            Some(properties) => pairs_to_schema(table, &properties.0),
             None => pairs_to_schema(table, &Pairs::default()),
         };
         records.push(PulledRecord {
@@ -432,7 +432,30 @@ struct ListAnswer<'de> {
 #[derive(Default)]
 struct ListResult<'de> {
     id: Option<Text<'de>>,
-    properties: Option<Pairs<'de>>,
+    properties: Option<MappedProperties<'de>>,
+}
+
+/// A result's properties, keeping only those a mapping table names (the others, such as the
+/// system properties hubspot always adds, are skipped unread).
+#[derive(Default)]
+struct MappedProperties<'de>(Pairs<'de>);
+
+/// Whether any type's mapping table names `property`.
+fn is_mapped(property: &str) -> bool {
+    CONTACT
+        .iter()
+        .chain(COMPANY.iter())
+        .any(|(_, mapped)| *mapped == property)
+}
+
+impl<'de> ObjectFields<'de> for MappedProperties<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        if is_mapped(key.as_str()) {
+            self.0.field(key, map)
+        } else {
+            skip(map)
+        }
+    }
 }
 
 #[derive(Default)]
@@ -477,6 +500,7 @@ struct ErrorContext<'de> {
 crate::deserialize_object!(
     ListAnswer,
     ListResult,
+    MappedProperties,
     Paging,
     PagingNext,
     BatchAnswer,

@@ -338,7 +338,7 @@ fn fast_page(table: &[(&str, &str)], body: &[u8]) -> Option<PulledPage> {
     let answer: QueryAnswer<'_> = serde_json::from_slice(body).ok()?;
     let rows = answer.records?;
     let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
+    for QueryRow(row) in rows {
         let id = row.get("Id")?.as_str()?.to_owned();
         records.push(PulledRecord {
             id,
@@ -358,9 +358,29 @@ fn fast_page(table: &[(&str, &str)], body: &[u8]) -> Option<PulledPage> {
 
 #[derive(Default)]
 struct QueryAnswer<'de> {
-    records: Option<Vec<Pairs<'de>>>,
+    records: Option<Vec<QueryRow<'de>>>,
     done: Option<bool>,
     next_records_url: Option<Text<'de>>,
+}
+
+/// A record's fields, keeping only `Id` and those a mapping table names (the others, such as
+/// `attributes`, are skipped unread).
+#[derive(Default)]
+struct QueryRow<'de>(Pairs<'de>);
+
+impl<'de> ObjectFields<'de> for QueryRow<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        let kept = key.as_str() == "Id"
+            || CONTACT
+                .iter()
+                .chain(ACCOUNT.iter())
+                .any(|(_, mapped)| *mapped == key.as_str());
+        if kept {
+            self.0.field(key, map)
+        } else {
+            skip(map)
+        }
+    }
 }
 
 #[derive(Default)]
@@ -377,7 +397,7 @@ struct CompositeError<'de> {
     message: Option<Text<'de>>,
 }
 
-crate::deserialize_object!(QueryAnswer, CompositeResult, CompositeError);
+crate::deserialize_object!(QueryAnswer, QueryRow, CompositeResult, CompositeError);
 
 impl<'de> ObjectFields<'de> for QueryAnswer<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {

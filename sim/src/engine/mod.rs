@@ -726,7 +726,13 @@ impl Engine {
         for (index, item) in items.iter_mut().enumerate() {
             item.external_id = match &item.internal_id {
                 Some(internal_id) => internal_id.clone(),
-                None => format!("{transfer_id}-{index}"),
+                None => {
+                    let mut derived = String::with_capacity(transfer_id.len() + 6);
+                    derived.push_str(&transfer_id);
+                    derived.push('-');
+                    derived.push_str(itoa::Buffer::new().format(index));
+                    derived
+                }
             };
         }
         let item_count = items.len();
@@ -2321,12 +2327,12 @@ impl Engine {
         text
     }
 
-    /// A fresh 24-hex id, unique across sessions, transfers and errors.
     /// Transfers of `key` waiting in a session queue.
     fn queued_of(&self, key: &str) -> usize {
         self.queued.get(key).copied().unwrap_or(0)
     }
 
+    /// A fresh 24-hex id, unique across sessions, transfers and errors.
     fn mint_id(&mut self) -> Id {
         loop {
             let id = self.random_hex(24);
