@@ -30,6 +30,7 @@ fn config() -> LoadConfig {
         duration: None,
         seed: 0,
         progress: false,
+        pipeline: true,
     }
 }
 

@@ -216,8 +216,20 @@ impl JsonWriter {
 
     /// Appends a JSON string literal.
     pub fn string(&mut self, text: &str) -> &mut Self {
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.buffer, text);
+        // serde_json escapes exactly `"`, `\` and the control characters below 0x20; text with
+        // none of them is copied between quotes, which is what it would write.
+        if text
+            .bytes()
+            .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\')
+        {
+            self.buffer.reserve(text.len() + 2);
+            self.buffer.push(b'"');
+            self.buffer.extend_from_slice(text.as_bytes());
+            self.buffer.push(b'"');
+        } else {
+            // Writing into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut self.buffer, text);
+        }
         self
     }
 
@@ -464,9 +476,19 @@ mod tests {
             .comma(&mut first)
             .key("v")
             .value(&serde_json::json!([1.5, null]));
+        writer
+            .comma(&mut first)
+            .key("plain \u{7f}~")
+            .string("back\\slash tab\t DEL\u{7f} é");
+        writer.comma(&mut first).key("same").string("no escapes €");
         writer.raw("}");
-        let expected =
-            serde_json::json!({"quote\"": "line\nbreak \u{1}é", "n": 42, "v": [1.5, null]});
+        let expected = serde_json::json!({
+            "quote\"": "line\nbreak \u{1}é",
+            "n": 42,
+            "v": [1.5, null],
+            "plain \u{7f}~": "back\\slash tab\t DEL\u{7f} é",
+            "same": "no escapes €",
+        });
         assert_eq!(writer.into_string(), expected.to_string());
     }
 }

@@ -41,12 +41,19 @@ pub struct Prepared {
 /// Builds the world of a plan: the engine with the plan's keys, the hubspot accounts (pull
 /// accounts seeded with one transfer's records), every session initiated and configured.
 pub fn prepare(plan: &Plan, seed: u64) -> anyhow::Result<Prepared> {
+    prepare_with(plan, seed, true)
+}
+
+/// [`prepare`], choosing whether the world's long advances run pipelined (the results are the
+/// same; a test compares them).
+pub fn prepare_with(plan: &Plan, seed: u64, pipeline: bool) -> anyhow::Result<Prepared> {
     let mut world = World::new(WorldConfig {
         seed,
         engine: EngineConfig {
             api_keys: plan.api_keys.clone(),
             ..EngineConfig::default()
         },
+        pipeline,
         ..WorldConfig::default()
     });
     let now = world.now();
@@ -119,61 +126,67 @@ fn immediate(
 
 /// Runs a plan in memory.
 pub fn run(config: &LoadConfig) -> anyhow::Result<Report> {
+    let wall_start = Instant::now();
+    let prepared = prepare_with(&config.plan, config.seed, config.pipeline)?;
+    Ok(run_prepared(config, prepared, wall_start).0)
+}
+
+/// Runs a plan on a prepared world; answers the report and the world as the run left it.
+pub fn run_prepared(
+    config: &LoadConfig,
+    prepared: Prepared,
+    wall_start: Instant,
+) -> (Report, World) {
     let plan = &config.plan;
     let bar = super::progress_bar(config);
-    let wall_start = Instant::now();
     let Prepared {
         mut world,
         sessions,
         requests,
-    } = prepare(plan, config.seed)?;
+    } = prepared;
     let mut stats = Stats {
         requests,
         ..Stats::default()
     };
     let virtual_start = world.now();
     let deadline = config.duration.map(|cap| wall_start + cap);
-    let mut open: Vec<Open> = Vec::with_capacity(config.concurrency);
-    let mut next = 0usize;
-    let mut stopped_by_duration = false;
-    // Bounded: every round either triggers, or moves virtual time towards each open transfer's
-    // timeout, after which it is dropped.
-    loop {
-        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            stopped_by_duration = next < plan.transfers || !open.is_empty();
-            break;
-        }
-        while open.len() < config.concurrency && next < plan.transfers {
-            let session = plan.session_of(next);
-            open.push(trigger(
-                &mut world,
-                plan,
-                next,
-                &sessions[session],
-                &mut stats,
-            ));
-            next += 1;
-        }
-        if open.is_empty() {
-            break;
-        }
-        world.advance(ROUND_MS);
-        let mut still_open = Vec::with_capacity(open.len());
-        for transfer in open {
-            match check(&mut world, plan, transfer, &mut stats) {
-                Some(transfer) => still_open.push(transfer),
-                None => bar.inc(1),
+    // The whole loop runs pipelined: the mocks serve on a second thread, the provider requests
+    // of triggers included (the world's results are the same; a test compares them).
+    let stopped_by_duration = world.pipelined(|world| {
+        let mut open: Vec<Open> = Vec::with_capacity(config.concurrency);
+        let mut next = 0usize;
+        // Bounded: every round either triggers, or moves virtual time towards each open
+        // transfer's timeout, after which it is dropped.
+        loop {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return next < plan.transfers || !open.is_empty();
             }
+            while open.len() < config.concurrency && next < plan.transfers {
+                let session = plan.session_of(next);
+                open.push(trigger(world, plan, next, &sessions[session], &mut stats));
+                next += 1;
+            }
+            if open.is_empty() {
+                return false;
+            }
+            world.advance(ROUND_MS);
+            let mut still_open = Vec::with_capacity(open.len());
+            for transfer in open {
+                match check(world, plan, transfer, &mut stats) {
+                    Some(transfer) => still_open.push(transfer),
+                    None => bar.inc(1),
+                }
+            }
+            open = still_open;
         }
-        open = still_open;
-    }
+    });
     bar.finish_and_clear();
     let wall_s = wall_start.elapsed().as_secs_f64();
     let provider = provider_side([
         world.mock(ProviderName::Hubspot).journal(),
         world.mock(ProviderName::Salesforce).journal(),
     ]);
-    Ok(Report::new(
+    let report = Report::new(
         plan,
         &stats,
         RunFacts {
@@ -186,7 +199,8 @@ pub fn run(config: &LoadConfig) -> anyhow::Result<Report> {
             clock: "sync_simulated",
             provider,
         },
-    ))
+    );
+    (report, world)
 }
 
 fn trigger(
@@ -337,4 +351,54 @@ fn read_data(
 
 fn micros(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{ProviderBudget, generated_keys};
+
+    /// The pipelined world (mocks on a second thread) and the single-threaded one give the same
+    /// run: the same trace, the same provider journal, the same counts.
+    #[test]
+    fn a_pipelined_run_is_the_single_threaded_run() {
+        let config = LoadConfig {
+            target: super::super::LoadTarget::Memory,
+            plan: Plan {
+                sessions: 40,
+                accounts: 10,
+                transfers: 160,
+                records_per_transfer: 150,
+                sync_ratio: 0.2,
+                provider_budget: ProviderBudget::Real,
+                api_keys: generated_keys(3),
+            },
+            concurrency: 24,
+            duration: None,
+            seed: 11,
+            progress: false,
+            pipeline: true,
+        };
+        let run = |pipeline: bool| {
+            let prepared = prepare_with(&config.plan, config.seed, pipeline).expect("set up");
+            run_prepared(&config, prepared, Instant::now())
+        };
+        let (single_report, single) = run(false);
+        let (piped_report, piped) = run(true);
+        assert_eq!(single_report.errors.count, 0, "{:?}", single_report.errors);
+        assert_eq!(single_report.records, config.plan.records_total());
+        assert_eq!(piped_report.records, single_report.records);
+        assert_eq!(piped_report.requests, single_report.requests);
+        assert_eq!(piped.now(), single.now());
+        assert_eq!(piped.events_processed(), single.events_processed());
+        assert_eq!(piped.trace_hash(), single.trace_hash());
+        let journal = |world: &World| format!("{:?}", world.mock(ProviderName::Hubspot).journal());
+        assert!(
+            single.mock(ProviderName::Hubspot).journal().len() > 300,
+            "the run made provider calls"
+        );
+        assert_eq!(single.pipelined_runs(), 0);
+        assert!(piped.pipelined_runs() >= 1, "{}", piped.pipelined_runs());
+        assert_eq!(journal(&piped), journal(&single));
+    }
 }

@@ -90,6 +90,10 @@ pub struct LoadArgs {
     /// No progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// In memory: run the world on one thread (by default the mock providers serve on a second
+    /// thread during the run; the results are the same either way).
+    #[arg(long)]
+    pub single_thread: bool,
 }
 
 /// Provider budgets of the mock accounts.
@@ -116,6 +120,8 @@ pub struct LoadConfig {
     pub duration: Option<Duration>,
     pub seed: u64,
     pub progress: bool,
+    /// In memory: serve the mocks on a second thread ([`transfersim_sim::world::World::pipelined`]).
+    pub pipeline: bool,
 }
 
 /// What a run does, the same for every target.
@@ -421,6 +427,7 @@ pub fn config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         duration,
         seed: args.seed,
         progress: !args.no_progress,
+        pipeline: !args.single_thread,
     })
 }
 

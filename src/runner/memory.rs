@@ -92,6 +92,7 @@ impl Target for MemoryTarget {
             seed: plan.seed,
             epoch_ms: plan.epoch_ms,
             engine: self.engine.clone(),
+            ..WorldConfig::default()
         });
         self.calls.clear();
         self.receivers.clear();

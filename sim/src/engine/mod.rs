@@ -26,7 +26,7 @@ use transfersim_mock_providers::{Millis, Outcome, ProviderRequest, ProviderRespo
 pub use pacing::{Budget, Pacer, ReportedUsage};
 pub use types::*;
 
-use crate::connector::{Connector, ItemResult, OutgoingItem, RequestContext};
+use crate::connector::{Connector, ItemResult, ItemWritten, OutgoingItem, RequestContext};
 use crate::limits::{
     PROVIDER_ATTEMPTS_MAX, PROVIDER_BACKOFF_MS, QUEUED_TRANSFERS_MAX, RATE_LIMITED_GIVE_UP_MS,
     SESSION_LIFETIME_MS, SYNCHRONOUS_CAP_MS,
@@ -1440,21 +1440,20 @@ impl Engine {
         transfer.refreshed_after_401 = false;
         let mut learnt = Vec::new();
         // The first result of an index answers for it.
-        let mut by_index: BTreeMap<usize, &ItemResult> = BTreeMap::new();
-        for result in &results {
-            by_index.entry(result.index).or_insert(result);
+        let mut by_index: BTreeMap<usize, Result<ItemWritten, String>> = BTreeMap::new();
+        for result in results {
+            by_index.entry(result.index).or_insert(result.outcome);
         }
         for &index in carried {
-            let result = by_index.get(&index).copied();
             let original = &transfer.items[index];
-            let outcome = match result.map(|r| &r.outcome) {
+            let outcome = match by_index.remove(&index) {
                 Some(Ok(written)) => {
                     if let Some(internal_id) = &original.internal_id {
                         learnt.push((internal_id.clone(), written.id.clone()));
                     }
                     PushOutcome {
                         success: true,
-                        id: Some(written.id.clone()),
+                        id: Some(written.id),
                         created: Some(written.created),
                         error: None,
                     }
@@ -1465,7 +1464,7 @@ impl Engine {
                         success: false,
                         id: original.id.clone(),
                         created: None,
-                        error: Some((ErrorType::TransferData, message.clone())),
+                        error: Some((ErrorType::TransferData, message)),
                     }
                 }
                 None => {

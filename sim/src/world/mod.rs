@@ -11,7 +11,9 @@
 
 pub mod scripted;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -29,6 +31,7 @@ use crate::engine::{Engine, EngineConfig, Output, ProviderName, SyncEnd};
 use crate::limits::PROVIDER_TIMEOUT_MS;
 use crate::time::DEFAULT_EPOCH_MS;
 use crate::webhook::receiver::Receiver;
+use transfersim_mock_providers::account::DEFAULT_LATENCY_MS;
 
 /// Where the world hosts its hubspot mock (the layout `serve` uses too).
 pub const HUBSPOT_BASE_URL: &str = "http://providers.sim/providers/hubspot";
@@ -39,6 +42,10 @@ pub const SALESFORCE_BASE_URL: &str = "http://providers.sim/providers/salesforce
 /// names the bound rather than spinning forever.
 pub const EVENTS_PER_ADVANCE_MAX: u64 = 50_000_000;
 
+/// Advances at least this long run pipelined (see [`World::advance`]); shorter ones are not worth
+/// a thread.
+pub const PIPELINE_MIN_ADVANCE_MS: Millis = 1_000;
+
 /// How a world is set up.
 #[derive(Debug, Clone)]
 pub struct WorldConfig {
@@ -47,6 +54,9 @@ pub struct WorldConfig {
     /// Virtual time at start.
     pub epoch_ms: Millis,
     pub engine: EngineConfig,
+    /// Whether long advances serve provider requests on a second thread (the results are the
+    /// same either way; off, everything runs on the caller's thread).
+    pub pipeline: bool,
 }
 
 impl Default for WorldConfig {
@@ -55,6 +65,7 @@ impl Default for WorldConfig {
             seed: 0,
             epoch_ms: DEFAULT_EPOCH_MS,
             engine: EngineConfig::default(),
+            pipeline: true,
         }
     }
 }
@@ -113,7 +124,7 @@ enum Event {
 enum Hosted {
     Hubspot(Hubspot),
     Salesforce(Salesforce),
-    Other(Box<dyn InProcessProvider>),
+    Other(Box<dyn InProcessProvider + Send>),
 }
 
 impl Hosted {
@@ -128,6 +139,51 @@ impl Hosted {
             Hosted::Other(provider) => provider.handle(now, request),
         }
     }
+
+    /// The shortest time this provider can take to answer: its accounts' least latency (and
+    /// the default latency, for requests that name no account). `None` when it cannot say.
+    fn least_latency_ms(&self) -> Option<Millis> {
+        let mock = match self {
+            Hosted::Hubspot(mock) => &**mock,
+            Hosted::Salesforce(mock) => &**mock,
+            Hosted::Other(_) => return None,
+        };
+        let least = mock
+            .account_ids()
+            .iter()
+            .filter_map(|id| mock.account_options(id).ok())
+            .map(|options| options.latency_ms)
+            .min()
+            .unwrap_or(DEFAULT_LATENCY_MS);
+        Some(least.min(DEFAULT_LATENCY_MS))
+    }
+}
+
+/// A provider request handed to the provider thread.
+struct Job {
+    provider: usize,
+    now: Millis,
+    request: ProviderRequest,
+}
+
+/// A provider request out on the provider thread.
+struct Pending {
+    call: u64,
+    seq: u64,
+    sent_at: Millis,
+    /// The earliest instant its outcome can be due.
+    earliest: Millis,
+}
+
+/// The world's side of a pipelined advance: the provider thread serves requests in the order
+/// they were sent and answers in that order.
+struct Pipeline {
+    jobs: mpsc::Sender<Job>,
+    served: mpsc::Receiver<transfersim_mock_providers::Served>,
+    pending: VecDeque<Pending>,
+    /// No outcome is due sooner than this after its request (0 once a request may answer at
+    /// once, such as an admin route's).
+    lookahead: Millis,
 }
 
 struct HostedProvider {
@@ -144,6 +200,12 @@ pub struct World {
     events: BTreeMap<(Millis, u64), Event>,
     event_seq: u64,
     providers: Vec<HostedProvider>,
+    /// The hosted providers' base URLs, in `providers` order (kept while a pipelined advance
+    /// has the providers on its thread).
+    provider_urls: Vec<String>,
+    pipelining: bool,
+    pipeline: Option<Pipeline>,
+    pipelined_runs: u64,
     /// Webhook receivers by endpoint URL.
     receivers: BTreeMap<String, Receiver>,
     calls: BTreeMap<CallHandle, Option<Answered>>,
@@ -197,7 +259,14 @@ impl World {
             now: config.epoch_ms,
             events: BTreeMap::new(),
             event_seq: 0,
+            provider_urls: providers
+                .iter()
+                .map(|hosted| hosted.base_url.clone())
+                .collect(),
             providers,
+            pipelining: config.pipeline,
+            pipeline: None,
+            pipelined_runs: 0,
             receivers: BTreeMap::new(),
             calls: BTreeMap::new(),
             sync_calls: BTreeMap::new(),
@@ -226,9 +295,11 @@ impl World {
     /// Hosts `provider` at `base_url` (no trailing slash): requests whose URL starts with it go
     /// there, with the base stripped. The hubspot and salesforce mocks are hosted from the start
     /// at [`HUBSPOT_BASE_URL`] and [`SALESFORCE_BASE_URL`].
-    pub fn host_provider(&mut self, base_url: &str, provider: Box<dyn InProcessProvider>) {
+    pub fn host_provider(&mut self, base_url: &str, provider: Box<dyn InProcessProvider + Send>) {
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        self.provider_urls.push(base_url.clone());
         self.providers.push(HostedProvider {
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            base_url,
             provider: Hosted::Other(provider),
         });
     }
@@ -306,6 +377,11 @@ impl World {
     /// Events processed so far.
     pub fn events_processed(&self) -> u64 {
         self.events_processed
+    }
+
+    /// How many advances ran pipelined so far (see [`World::advance`]).
+    pub fn pipelined_runs(&self) -> u64 {
+        self.pipelined_runs
     }
 
     /// Sends an API request at the current instant. Asynchronous answers are ready at once;
@@ -394,8 +470,77 @@ impl World {
     }
 
     /// Runs everything due up to `now + millis`, then sets the clock there.
+    ///
+    /// An advance of at least [`PIPELINE_MIN_ADVANCE_MS`] runs **pipelined** when every hosted
+    /// provider is a mock (and [`WorldConfig::pipeline`] is on): the mocks serve requests on a
+    /// second thread while this one runs the engine. A request's outcome cannot be due before
+    /// its send time plus the mocks' least latency (the lookahead), so the scheduler runs every
+    /// event before that instant without waiting, and waits for an answer only when the next
+    /// thing due could be it. The mocks see the same requests at the same virtual times in the
+    /// same order, and the engine the same inputs in the same order, so the trace is the one the
+    /// single-threaded run gives (a test compares their hashes).
     pub fn advance(&mut self, millis: Millis) {
         let until = self.now.saturating_add(millis);
+        self.run_to(until, millis);
+        self.now = until;
+    }
+
+    /// Runs until nothing is left to do or `max_ms` of virtual time has passed; returns the time
+    /// it stopped at.
+    pub fn run_until_idle(&mut self, max_ms: Millis) -> Millis {
+        let until = self.now.saturating_add(max_ms);
+        self.run_to(until, max_ms);
+        self.now
+    }
+
+    /// Steps until nothing is due by `until`, pipelined when that is worth it and possible.
+    fn run_to(&mut self, until: Millis, span: Millis) {
+        if self.pipeline.is_some() {
+            // Inside [`World::pipelined`]: the provider thread is already serving.
+            self.run_steps(until);
+            return;
+        }
+        match self.lookahead().filter(|_| span >= PIPELINE_MIN_ADVANCE_MS) {
+            Some(lookahead) => {
+                self.pipelined_runs += 1;
+                self.with_provider_thread(lookahead, |world| world.run_steps(until));
+            }
+            None => self.run_steps(until),
+        }
+    }
+
+    /// The pipeline's lookahead: the hosted providers' least latency (at most the 30 s timeout),
+    /// `None` when pipelining is off, a provider cannot say, or it is 0.
+    fn lookahead(&self) -> Option<Millis> {
+        if !self.pipelining {
+            return None;
+        }
+        self.providers
+            .iter()
+            .map(|hosted| hosted.provider.least_latency_ms())
+            .collect::<Option<Vec<Millis>>>()
+            .and_then(|latencies| latencies.into_iter().min())
+            // A timeout is due 30 s after its request, whatever the latency.
+            .map(|least| least.min(PROVIDER_TIMEOUT_MS))
+            .filter(|&least| least > 0)
+    }
+
+    /// Runs `work` with the providers serving on a second thread for its whole length, so that
+    /// the provider requests of API calls overlap with the engine's work too (see
+    /// [`World::advance`]); without a lookahead, `work` runs as usual. Inside, the mocks are on
+    /// that thread: [`World::hubspot`], [`World::salesforce`] and [`World::mock`] must not be
+    /// called (they panic). The load generator runs its whole loop this way.
+    pub fn pipelined<R>(&mut self, work: impl FnOnce(&mut World) -> R) -> R {
+        match self.lookahead().filter(|_| self.pipeline.is_none()) {
+            Some(lookahead) => {
+                self.pipelined_runs += 1;
+                self.with_provider_thread(lookahead, work)
+            }
+            None => work(self),
+        }
+    }
+
+    fn run_steps(&mut self, until: Millis) {
         let mut processed = 0u64;
         while self.step(until) {
             processed += 1;
@@ -404,37 +549,133 @@ impl World {
                 "world exceeded {EVENTS_PER_ADVANCE_MAX} events in one advance: a runaway loop"
             );
         }
-        self.now = until;
     }
 
-    /// Runs until nothing is left to do or `max_ms` of virtual time has passed; returns the time
-    /// it stopped at.
-    pub fn run_until_idle(&mut self, max_ms: Millis) -> Millis {
-        let until = self.now.saturating_add(max_ms);
-        let mut processed = 0u64;
-        while self.step(until) {
-            processed += 1;
-            assert!(
-                processed < EVENTS_PER_ADVANCE_MAX,
-                "world exceeded {EVENTS_PER_ADVANCE_MAX} events: a runaway loop"
-            );
+    /// Runs `work` with the providers on a second thread, then takes them back once every
+    /// request out has its outcome scheduled.
+    fn with_provider_thread<R>(
+        &mut self,
+        lookahead: Millis,
+        work: impl FnOnce(&mut World) -> R,
+    ) -> R {
+        let providers = std::mem::take(&mut self.providers);
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (outbox, served) = mpsc::channel();
+        let (providers, outcome) = std::thread::scope(|scope| {
+            let worker = scope.spawn(move || {
+                let mut providers = providers;
+                // Bounded: ends when the world drops its sender at the end of `work`.
+                for job in inbox {
+                    let answer = providers[job.provider]
+                        .provider
+                        .handle(job.now, job.request);
+                    if outbox.send(answer).is_err() {
+                        break;
+                    }
+                }
+                providers
+            });
+            self.pipeline = Some(Pipeline {
+                jobs,
+                served,
+                pending: VecDeque::new(),
+                lookahead,
+            });
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                let result = work(self);
+                // Every request out gets its outcome scheduled before the providers come back.
+                while self.receive_served() {}
+                result
+            }));
+            // Dropping the sender ends the provider thread's loop.
+            self.pipeline = None;
+            let providers = match worker.join() {
+                Ok(providers) => providers,
+                Err(panic) => panic::resume_unwind(panic),
+            };
+            (providers, outcome)
+        });
+        self.providers = providers;
+        match outcome {
+            Ok(result) => result,
+            Err(panic) => panic::resume_unwind(panic),
         }
-        self.now
+    }
+
+    /// Takes the provider thread's answer to the oldest pending request and schedules its
+    /// outcome. `false` when nothing is pending.
+    fn receive_served(&mut self) -> bool {
+        let Some(pipeline) = &mut self.pipeline else {
+            return false;
+        };
+        let Some(pending) = pipeline.pending.pop_front() else {
+            return false;
+        };
+        let served = match pipeline.served.recv() {
+            Ok(served) => served,
+            // The provider thread only stops early by panicking; its join reports the panic.
+            Err(_) => transfersim_mock_providers::Served {
+                outcome: Outcome::Dropped,
+                latency_ms: 0,
+                acted: false,
+            },
+        };
+        let (at, outcome) = Self::outcome_at(pending.sent_at, served);
+        self.events.insert(
+            (at, pending.seq),
+            Event::ProviderOutcome {
+                call: pending.call,
+                outcome,
+            },
+        );
+        true
+    }
+
+    /// When a served request's outcome is due: after its latency, or at the 30 s timeout.
+    fn outcome_at(
+        sent_at: Millis,
+        served: transfersim_mock_providers::Served,
+    ) -> (Millis, Outcome) {
+        match served.outcome {
+            Outcome::Timeout => (sent_at + PROVIDER_TIMEOUT_MS, Outcome::Timeout),
+            _ if served.latency_ms >= PROVIDER_TIMEOUT_MS => {
+                (sent_at + PROVIDER_TIMEOUT_MS, Outcome::Timeout)
+            }
+            outcome => (sent_at + served.latency_ms, outcome),
+        }
     }
 
     /// One scheduler step, if anything is due by `until`. Returns whether it did something.
     pub fn step(&mut self, until: Millis) -> bool {
         // Phase 1: the earliest due thing; world events before engine timers at one instant.
-        let world_next = self.events.keys().next().map(|&(at, seq)| (at, 0u8, seq));
-        let engine_next = self
-            .engine
-            .next_timer()
-            .map(|(at, class)| (at, class + 1, 0));
-        let next = match (world_next, engine_next) {
-            (Some(w), Some(e)) => w.min(e),
-            (Some(w), None) => w,
-            (None, Some(e)) => e,
-            (None, None) => return false,
+        // While pipelined, a request out on the provider thread may become the earliest: wait
+        // for it whenever its earliest instant is not after the next thing known.
+        let next = loop {
+            let world_next = self.events.keys().next().map(|&(at, seq)| (at, 0u8, seq));
+            let engine_next = self
+                .engine
+                .next_timer()
+                .map(|(at, class)| (at, class + 1, 0));
+            let next = match (world_next, engine_next) {
+                (Some(w), Some(e)) => Some(w.min(e)),
+                (w, e) => w.or(e),
+            };
+            let earliest_pending = self
+                .pipeline
+                .as_ref()
+                .and_then(|pipeline| pipeline.pending.front())
+                .map(|pending| pending.earliest);
+            match earliest_pending {
+                Some(earliest)
+                    if earliest <= until && next.is_none_or(|(at, _, _)| earliest <= at) =>
+                {
+                    self.receive_served();
+                }
+                _ => break next,
+            }
+        };
+        let Some(next) = next else {
+            return false;
         };
         if next.0 > until {
             return false;
@@ -519,36 +760,73 @@ impl World {
 
     fn send_to_provider(&mut self, call: u64, request: ProviderRequest) {
         let url = request.uri().to_string();
-        let hosted = self.providers.iter_mut().find(|hosted| {
-            url.strip_prefix(&hosted.base_url).is_some_and(|rest| {
+        let Some(index) = self.provider_urls.iter().position(|base_url| {
+            url.strip_prefix(base_url.as_str()).is_some_and(|rest| {
                 rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')
             })
-        });
-        let (at, outcome) = match hosted {
-            None => (self.now, Outcome::Dropped),
-            Some(hosted) => {
-                let relative = &url[hosted.base_url.len()..];
-                let relative = if relative.is_empty() { "/" } else { relative };
-                let (parts, body) = request.into_parts();
-                let mut inner = Request::from_parts(parts, body);
-                *inner.uri_mut() = relative
-                    .parse()
-                    .unwrap_or_else(|_| http::Uri::from_static("/"));
-                let served = hosted.provider.handle(self.now, inner);
-                match served.outcome {
-                    Outcome::Timeout => (self.now + PROVIDER_TIMEOUT_MS, Outcome::Timeout),
-                    _ if served.latency_ms >= PROVIDER_TIMEOUT_MS => {
-                        (self.now + PROVIDER_TIMEOUT_MS, Outcome::Timeout)
-                    }
-                    outcome => (self.now + served.latency_ms, outcome),
-                }
-            }
+        }) else {
+            // No provider there: the connection is refused at once.
+            self.event_seq += 1;
+            self.events.insert(
+                (self.now, self.event_seq),
+                Event::ProviderOutcome {
+                    call,
+                    outcome: Outcome::Dropped,
+                },
+            );
+            return;
         };
+        let relative = &url[self.provider_urls[index].len()..];
+        let relative = if relative.is_empty() { "/" } else { relative };
+        let admin = relative == "/__admin" || relative.starts_with("/__admin/");
+        let (parts, body) = request.into_parts();
+        let mut inner = Request::from_parts(parts, body);
+        *inner.uri_mut() = relative
+            .parse()
+            .unwrap_or_else(|_| http::Uri::from_static("/"));
         self.event_seq += 1;
-        self.events.insert(
-            (at, self.event_seq),
-            Event::ProviderOutcome { call, outcome },
-        );
+        let seq = self.event_seq;
+        if let Some(pipeline) = &mut self.pipeline {
+            if admin && pipeline.lookahead > 0 {
+                // An admin route answers at once and may change the accounts' latency: from
+                // here on every answer is waited for, as in a single-threaded run.
+                pipeline.lookahead = 0;
+            }
+            let earliest = self.now + pipeline.lookahead;
+            if pipeline
+                .jobs
+                .send(Job {
+                    provider: index,
+                    now: self.now,
+                    request: inner,
+                })
+                .is_ok()
+            {
+                pipeline.pending.push_back(Pending {
+                    call,
+                    seq,
+                    sent_at: self.now,
+                    earliest,
+                });
+                if admin {
+                    while self.receive_served() {}
+                }
+                return;
+            }
+            // The provider thread is gone (it panicked; the advance will report it).
+            self.events.insert(
+                (self.now, seq),
+                Event::ProviderOutcome {
+                    call,
+                    outcome: Outcome::Dropped,
+                },
+            );
+            return;
+        }
+        let served = self.providers[index].provider.handle(self.now, inner);
+        let (at, outcome) = Self::outcome_at(self.now, served);
+        self.events
+            .insert((at, seq), Event::ProviderOutcome { call, outcome });
     }
 
     fn answer(&mut self, handle: CallHandle, response: Response<Bytes>) {
