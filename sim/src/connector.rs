@@ -84,15 +84,18 @@ pub struct TokenGrant {
     pub instance_url: Option<String>,
 }
 
-/// A provider's side of the pipeline. Object-safe, so the engine keeps one per provider name.
-pub trait Connector: Debug + Send {
+/// A provider's side of the pipeline. Object-safe, so the engine keeps one per provider name;
+/// `Sync`, so a driver may read pages on another thread ([`crate::engine::PageParse`]).
+pub trait Connector: Debug + Send + Sync {
     /// Items per logical push batch (the provider's maximum).
     fn push_batch_size(&self) -> usize;
     /// Records per pull page the connector asks for.
     fn pull_page_size(&self) -> usize;
     /// The request for the pull page at `cursor` (`None` for the first page).
     fn pull_request(&self, context: &RequestContext<'_>, cursor: Option<&str>) -> ProviderRequest;
-    /// Parses a 2xx answer to [`Connector::pull_request`].
+    /// Parses a 2xx answer to [`Connector::pull_request`]. The page may depend on the answer
+    /// and the context's `endgrate_type` only (it may be read ahead of delivery, on another
+    /// thread, with the addresses of the request and no token).
     fn parse_pull(
         &self,
         context: &RequestContext<'_>,

@@ -16,6 +16,7 @@ mod pacing;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use rand::{Rng, SeedableRng};
@@ -215,6 +216,36 @@ impl Wire<'_> {
     }
 }
 
+/// A pull page as its connector read it.
+pub type ParsedPage = Result<crate::connector::PulledPage, crate::connector::Unusable>;
+
+/// Everything reading a pull page's answer takes, owned, so that a driver can read it on
+/// another thread ([`Engine::page_parse`]).
+#[derive(Debug, Clone)]
+pub struct PageParse {
+    connector: Arc<dyn Connector>,
+    endgrate_type: EndgrateType,
+    base_url: String,
+    api_base_url: String,
+}
+
+impl PageParse {
+    /// The page, read as the engine would read it on delivery; `None` for an answer the engine
+    /// does not read as a page (anything but a 2xx).
+    pub fn parse(&self, response: &ProviderResponse) -> Option<ParsedPage> {
+        if !response.status().is_success() {
+            return None;
+        }
+        let context = RequestContext {
+            base_url: &self.base_url,
+            api_base_url: &self.api_base_url,
+            endgrate_type: self.endgrate_type,
+            access_token: None,
+        };
+        Some(self.connector.parse_pull(&context, response))
+    }
+}
+
 /// A 2xx provider answer, parsed by the transfer's connector.
 enum Parsed {
     Page(crate::connector::PulledPage),
@@ -265,7 +296,7 @@ struct KeyState {
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
-    connectors: BTreeMap<ProviderName, Box<dyn Connector>>,
+    connectors: BTreeMap<ProviderName, Arc<dyn Connector>>,
     rng: ChaCha8Rng,
     keys: BTreeMap<String, KeyState>,
     sessions: BTreeMap<Id, Session>,
@@ -326,7 +357,7 @@ impl Engine {
 
     /// Installs the connector that serves `provider`'s sessions.
     pub fn set_connector(&mut self, provider: ProviderName, connector: Box<dyn Connector>) {
-        self.connectors.insert(provider, connector);
+        self.connectors.insert(provider, Arc::from(connector));
     }
 
     /// The configuration this engine runs with.
@@ -1082,8 +1113,42 @@ impl Engine {
             .push_back(Output::ProviderCall { call, request });
     }
 
+    /// How to read the answer to provider call `call` before it is delivered, when the call is
+    /// a pull page: a driver that serves providers on another thread parses the page there and
+    /// hands it to [`Engine::on_provider_outcome_parsed`]. `None` for anything else.
+    pub fn page_parse(&self, call: u64) -> Option<PageParse> {
+        let Some(InFlight::Transfer(transfer_id)) = self.in_flight.get(&call) else {
+            return None;
+        };
+        let transfer = self.transfers.get(transfer_id)?;
+        if transfer.direction != Direction::Pull {
+            return None;
+        }
+        let binding = self.sessions.get(&transfer.session_id)?.binding.as_ref()?;
+        let connector = self.connectors.get(&binding.provider)?.clone();
+        let route = self.route_of(binding);
+        Some(PageParse {
+            connector,
+            endgrate_type: transfer.endgrate_type,
+            base_url: route.base_url,
+            api_base_url: route.api_base_url,
+        })
+    }
+
     /// Takes the outcome of provider call `call`.
     pub fn on_provider_outcome(&mut self, now: Millis, call: u64, outcome: Outcome) {
+        self.on_provider_outcome_parsed(now, call, outcome, None);
+    }
+
+    /// [`Engine::on_provider_outcome`] with the answer's page already read by
+    /// [`PageParse::parse`] (the same reading the engine would do itself).
+    pub fn on_provider_outcome_parsed(
+        &mut self,
+        now: Millis,
+        call: u64,
+        outcome: Outcome,
+        page: Option<ParsedPage>,
+    ) {
         let transfer_id = match self.in_flight.remove(&call) {
             None => return, // Its transfer was cancelled meanwhile.
             Some(InFlight::Refresh(key)) => {
@@ -1116,11 +1181,17 @@ impl Engine {
                 &transfer_id,
                 "the provider dropped the connection".to_owned(),
             ),
-            Outcome::Answer(response) => self.on_answer(now, &transfer_id, response),
+            Outcome::Answer(response) => self.on_answer(now, &transfer_id, response, page),
         }
     }
 
-    fn on_answer(&mut self, now: Millis, transfer_id: &str, response: ProviderResponse) {
+    fn on_answer(
+        &mut self,
+        now: Millis,
+        transfer_id: &str,
+        response: ProviderResponse,
+        page: Option<ParsedPage>,
+    ) {
         let status = response.status().as_u16();
         if self.observe_rate_limit(now, transfer_id, &response) {
             return;
@@ -1161,9 +1232,8 @@ impl Engine {
             return;
         };
         let parsed = match wire.transfer.direction {
-            Direction::Pull => wire
-                .connector
-                .parse_pull(&wire.context(), &response)
+            Direction::Pull => page
+                .unwrap_or_else(|| wire.connector.parse_pull(&wire.context(), &response))
                 .map(Parsed::Page),
             Direction::Push => {
                 let (batch, split) = wire.batch_split(resend_as_create);

@@ -27,7 +27,9 @@ use transfersim_mock_providers::{
 
 use crate::api::{self, ApiOutcome};
 use crate::connectors::{hubspot::HubspotConnector, salesforce::SalesforceConnector};
-use crate::engine::{Engine, EngineConfig, Output, ProviderName, SyncEnd};
+use crate::engine::{
+    Engine, EngineConfig, Output, PageParse, ParsedPage, ProviderName, SyncEnd,
+};
 use crate::limits::PROVIDER_TIMEOUT_MS;
 use crate::time::DEFAULT_EPOCH_MS;
 use crate::webhook::receiver::Receiver;
@@ -111,6 +113,8 @@ enum Event {
     ProviderOutcome {
         call: u64,
         outcome: Outcome,
+        /// The answer's page, when the provider thread read it ahead.
+        page: Option<ParsedPage>,
     },
     WebhookResult {
         delivery: u64,
@@ -159,11 +163,19 @@ impl Hosted {
     }
 }
 
-/// A provider request handed to the provider thread.
+/// A provider request handed to the provider thread, with how to read its answer when it is
+/// a pull page (the thread reads it too, so that the engine's thread does not).
 struct Job {
     provider: usize,
     now: Millis,
     request: ProviderRequest,
+    page: Option<PageParse>,
+}
+
+/// The provider thread's answer to a job.
+struct Done {
+    served: transfersim_mock_providers::Served,
+    page: Option<ParsedPage>,
 }
 
 /// A provider request out on the provider thread.
@@ -179,7 +191,7 @@ struct Pending {
 /// they were sent and answers in that order.
 struct Pipeline {
     jobs: mpsc::Sender<Job>,
-    served: mpsc::Receiver<transfersim_mock_providers::Served>,
+    served: mpsc::Receiver<Done>,
     pending: VecDeque<Pending>,
     /// No outcome is due sooner than this after its request (0 once a request may answer at
     /// once, such as an admin route's).
@@ -566,10 +578,14 @@ impl World {
                 let mut providers = providers;
                 // Bounded: ends when the world drops its sender at the end of `work`.
                 for job in inbox {
-                    let answer = providers[job.provider]
+                    let served = providers[job.provider]
                         .provider
                         .handle(job.now, job.request);
-                    if outbox.send(answer).is_err() {
+                    let page = match (&job.page, &served.outcome) {
+                        (Some(reading), Outcome::Answer(response)) => reading.parse(response),
+                        _ => None,
+                    };
+                    if outbox.send(Done { served, page }).is_err() {
                         break;
                     }
                 }
@@ -611,14 +627,17 @@ impl World {
         let Some(pending) = pipeline.pending.pop_front() else {
             return false;
         };
-        let served = match pipeline.served.recv() {
-            Ok(served) => served,
+        let (served, page) = match pipeline.served.recv() {
+            Ok(done) => (done.served, done.page),
             // The provider thread only stops early by panicking; its join reports the panic.
-            Err(_) => transfersim_mock_providers::Served {
-                outcome: Outcome::Dropped,
-                latency_ms: 0,
-                acted: false,
-            },
+            Err(_) => (
+                transfersim_mock_providers::Served {
+                    outcome: Outcome::Dropped,
+                    latency_ms: 0,
+                    acted: false,
+                },
+                None,
+            ),
         };
         let (at, outcome) = Self::outcome_at(pending.sent_at, served);
         self.events.insert(
@@ -626,6 +645,7 @@ impl World {
             Event::ProviderOutcome {
                 call: pending.call,
                 outcome,
+                page,
             },
         );
         true
@@ -686,9 +706,13 @@ impl World {
         if next.1 == 0 {
             if let Some(event) = self.events.remove(&(next.0, next.2)) {
                 match event {
-                    Event::ProviderOutcome { call, outcome } => {
-                        self.engine.on_provider_outcome(self.now, call, outcome)
-                    }
+                    Event::ProviderOutcome {
+                        call,
+                        outcome,
+                        page,
+                    } => self
+                        .engine
+                        .on_provider_outcome_parsed(self.now, call, outcome, page),
                     Event::WebhookResult {
                         delivery,
                         status,
@@ -772,6 +796,7 @@ impl World {
                 Event::ProviderOutcome {
                     call,
                     outcome: Outcome::Dropped,
+                    page: None,
                 },
             );
             return;
@@ -793,12 +818,14 @@ impl World {
                 pipeline.lookahead = 0;
             }
             let earliest = self.now + pipeline.lookahead;
+            let page = self.engine.page_parse(call);
             if pipeline
                 .jobs
                 .send(Job {
                     provider: index,
                     now: self.now,
                     request: inner,
+                    page,
                 })
                 .is_ok()
             {
@@ -819,6 +846,7 @@ impl World {
                 Event::ProviderOutcome {
                     call,
                     outcome: Outcome::Dropped,
+                    page: None,
                 },
             );
             return;
@@ -826,7 +854,14 @@ impl World {
         let served = self.providers[index].provider.handle(self.now, inner);
         let (at, outcome) = Self::outcome_at(self.now, served);
         self.events
-            .insert((at, seq), Event::ProviderOutcome { call, outcome });
+            .insert(
+                (at, seq),
+                Event::ProviderOutcome {
+                    call,
+                    outcome,
+                    page: None,
+                },
+            );
     }
 
     fn answer(&mut self, handle: CallHandle, response: Response<Bytes>) {
