@@ -159,7 +159,11 @@ pub fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
     map.next_value::<IgnoredAny>().map(|_| ())
 }
 
-/// Reads a `T` from a JSON object; anything but an object is an error.
+/// The key by which serde_json (its `raw_value` feature is on in this workspace) marks an
+/// object that a `Value` reads as the JSON text of its one value.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// Reads a `T` from a JSON object; anything but an object, or a raw-value object, is an error.
 pub fn object<'de, D: Deserializer<'de>, T: ObjectFields<'de>>(
     deserializer: D,
 ) -> Result<T, D::Error> {
@@ -172,6 +176,11 @@ pub fn object<'de, D: Deserializer<'de>, T: ObjectFields<'de>>(
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
             let mut value = T::default();
             while let Some(key) = map.next_key::<Text<'de>>()? {
+                if key.as_str() == RAW_VALUE_TOKEN {
+                    // serde_json's `Value` reads such an object as the JSON text it holds; leave
+                    // it to the `Value` reader.
+                    return Err(de::Error::custom("a raw-value object"));
+                }
                 value.field(key, &mut map)?;
             }
             Ok(value)
@@ -440,6 +449,10 @@ mod tests {
         assert_eq!(probe.count, Some(3));
         assert!(matches!(probe.name.map(|n| n.0), Some(Cow::Borrowed(_))));
         assert!(serde_json::from_slice::<Probe<'_>>(br#"["a", 3]"#).is_err());
+        assert!(
+            serde_json::from_slice::<Probe<'_>>(br#"{"$serde_json::private::RawValue": "{}"}"#)
+                .is_err()
+        );
         let escaped: Probe<'_> = serde_json::from_slice(br#"{"name": "a\nb"}"#).expect("ok");
         assert_eq!(
             escaped.name.map(|n| n.0.into_owned()),
