@@ -273,9 +273,19 @@ fn salesforce(c: &mut Criterion) {
 
     let (mut mock, token) = salesforce_fixture(0);
     let body = salesforce_upsert_body(0);
-    expect(&mut mock, request("PATCH", &path, &token, body.clone()), 200);
+    expect(
+        &mut mock,
+        request("PATCH", &path, &token, body.clone()),
+        200,
+    );
     group.bench_function("upsert_existing", |b| {
-        b.iter(|| expect(&mut mock, request("PATCH", &path, &token, body.clone()), 200));
+        b.iter(|| {
+            expect(
+                &mut mock,
+                request("PATCH", &path, &token, body.clone()),
+                200,
+            )
+        });
     });
     group.finish();
 }

@@ -27,6 +27,7 @@ pub mod account;
 mod admin;
 pub mod budget;
 pub mod error;
+mod fastjson;
 pub mod faults;
 #[cfg(feature = "http")]
 pub mod http;
@@ -38,6 +39,7 @@ mod salesforce;
 pub mod seam;
 mod seeding;
 pub mod time;
+mod wire;
 
 use std::ops::{Deref, DerefMut};
 

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use compact_str::CompactString;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, DATE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use rand::SeedableRng;
@@ -26,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{
     AccessToken, Account, AccountOptions, Credentials, DEFAULT_LATENCY_MS, Grant, ObjectStore,
-    ProviderLimits, Record, RefreshTokenState, ResolvedOptions,
+    Properties, PropertyValue, ProviderLimits, Record, RefreshTokenState, ResolvedOptions,
 };
 use crate::budget::{Origin, RollingWindow};
 use crate::error::MockError;
@@ -265,6 +266,10 @@ pub struct Mock {
     faults: SharedFaultRules,
     journal: Vec<JournalEntry>,
     next_sequence: u64,
+    /// Tests only: serve HubSpot's API routes with the `Value`-based oracle
+    /// (`hubspot/oracle.rs`) that the fast paths are compared with.
+    #[cfg(test)]
+    pub(crate) oracle: bool,
 }
 
 impl Mock {
@@ -288,6 +293,8 @@ impl Mock {
             faults: Arc::new(Mutex::new(FaultRules::new(seed))),
             journal: Vec::new(),
             next_sequence: 1,
+            #[cfg(test)]
+            oracle: false,
         }
     }
 
@@ -696,6 +703,11 @@ impl Mock {
         }
     }
 
+    /// The stored form of a written value (`None` for a null, which removes a property).
+    pub(crate) fn stored_value(&self, value: serde_json::Value) -> Option<PropertyValue> {
+        PropertyValue::from_value(self.normalise(value))
+    }
+
     /// Creates a record with the next id; answers the id.
     pub(crate) fn create_record(
         &mut self,
@@ -704,30 +716,47 @@ impl Mock {
         object: &str,
         properties: BTreeMap<String, serde_json::Value>,
     ) -> Result<String, MockError> {
+        let properties = Properties::from_sorted(
+            properties
+                .into_iter()
+                .filter_map(|(k, v)| Some((CompactString::from(k), self.stored_value(v)?)))
+                .collect(),
+        );
+        Ok(self
+            .create_stored(now, account_id, object, properties)?
+            .id
+            .to_string())
+    }
+
+    /// Creates a record with the next id from properties already in their stored form; answers
+    /// the record.
+    pub(crate) fn create_stored(
+        &mut self,
+        now: Millis,
+        account_id: &str,
+        object: &str,
+        properties: Properties,
+    ) -> Result<&Record, MockError> {
         self.store(account_id, object)?;
         let number = self.next_record;
         self.next_record += 1;
         let id = match self.dialect {
-            Dialect::Hubspot => number.to_string(),
-            Dialect::Salesforce => ids::salesforce_id(salesforce::key_prefix(object), number),
+            Dialect::Hubspot => CompactString::from(itoa::Buffer::new().format(number)),
+            Dialect::Salesforce => {
+                CompactString::from(ids::salesforce_id(salesforce::key_prefix(object), number))
+            }
         };
-        let properties = properties
-            .into_iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (k, self.normalise(v)))
-            .collect();
         let external = self.dialect.external_id_field();
-        self.store_mut(account_id, object)?.put(
+        Ok(self.store_mut(account_id, object)?.insert_new(
             Record {
                 number,
-                id: id.clone(),
+                id,
                 properties,
                 created_at: now,
                 updated_at: now,
             },
             external,
-        );
-        Ok(id)
+        ))
     }
 
     /// Merges `properties` into a record (`null` removes a property); answers the new record.
@@ -739,24 +768,48 @@ impl Mock {
         id: &str,
         properties: BTreeMap<String, serde_json::Value>,
     ) -> Result<Record, MockError> {
-        let mut record = self
+        self.merge_fields(now, account_id, object, id, properties)
+            .cloned()
+    }
+
+    /// [`Mock::merge_record`] without the copy of the record.
+    pub(crate) fn merge_fields(
+        &mut self,
+        now: Millis,
+        account_id: &str,
+        object: &str,
+        id: &str,
+        properties: BTreeMap<String, serde_json::Value>,
+    ) -> Result<&Record, MockError> {
+        let number = self
             .store(account_id, object)?
             .get(id)
-            .cloned()
-            .ok_or_else(|| MockError::UnknownRecord(id.to_owned()))?;
-        for (key, value) in properties {
-            if value.is_null() {
-                record.properties.remove(&key);
-            } else {
-                let value = self.normalise(value);
-                record.properties.insert(key, value);
-            }
-        }
-        record.updated_at = now;
+            .ok_or_else(|| MockError::UnknownRecord(id.to_owned()))?
+            .number;
+        let changes: Vec<(String, Option<PropertyValue>)> = properties
+            .into_iter()
+            .map(|(k, v)| {
+                let v = self.stored_value(v);
+                (k, v)
+            })
+            .collect();
+        self.merge_stored_at(now, account_id, object, number, changes)
+    }
+
+    /// Applies changes in their stored form (`None` removes a property) to the record with
+    /// creation number `number`; answers the record.
+    pub(crate) fn merge_stored_at<N: AsRef<str>>(
+        &mut self,
+        now: Millis,
+        account_id: &str,
+        object: &str,
+        number: u64,
+        changes: impl IntoIterator<Item = (N, Option<PropertyValue>)>,
+    ) -> Result<&Record, MockError> {
         let external = self.dialect.external_id_field();
         self.store_mut(account_id, object)?
-            .put(record.clone(), external);
-        Ok(record)
+            .merge_at(number, now, external, changes)
+            .ok_or_else(|| MockError::UnknownRecord(number.to_string()))
     }
 
     /// Seeds `count` deterministic records (same seed, account and position: same record).
@@ -877,8 +930,11 @@ impl Mock {
         for (object, store) in &self.account(account_id)?.objects {
             let mut by_external: BTreeMap<&str, Vec<String>> = BTreeMap::new();
             for record in store.records.values() {
-                if let Some(ext) = record.properties.get(field).and_then(|v| v.as_str()) {
-                    by_external.entry(ext).or_default().push(record.id.clone());
+                if let Some(ext) = record.properties.get_str(field) {
+                    by_external
+                        .entry(ext)
+                        .or_default()
+                        .push(record.id.to_string());
                 }
             }
             duplicates.extend(
@@ -1182,6 +1238,10 @@ impl Mock {
         }
         // The route.
         let response = match self.dialect {
+            #[cfg(test)]
+            Dialect::Hubspot if self.oracle => {
+                hubspot::oracle::handle(self, now, account_id, api, incoming)
+            }
             Dialect::Hubspot => hubspot::handle(self, now, account_id, api, incoming),
             Dialect::Salesforce => salesforce::handle(self, now, account_id, api, incoming),
         };
@@ -1312,6 +1372,11 @@ impl Mock {
         json_response(status, body, self.json_content_type())
     }
 
+    /// A JSON answer in the provider's content type, its body already written.
+    pub(crate) fn json_bytes(&self, status: u16, body: Vec<u8>) -> ProviderResponse {
+        bytes_response(status, Bytes::from(body), self.json_content_type())
+    }
+
     fn rate_limit_answer(&mut self) -> ProviderResponse {
         match self.dialect {
             Dialect::Hubspot => hubspot::rate_limit_answer(self),
@@ -1408,9 +1473,9 @@ pub struct RecordView {
 impl RecordView {
     fn of(record: &Record, object: &str) -> Self {
         Self {
-            id: record.id.clone(),
+            id: record.id.to_string(),
             object: object.to_owned(),
-            properties: record.properties.clone(),
+            properties: record.properties.to_map(),
             created_at: time::rfc3339(record.created_at),
             updated_at: time::rfc3339(record.updated_at),
         }
@@ -1431,7 +1496,16 @@ pub(crate) fn json_response(
     body: &serde_json::Value,
     content_type: &'static str,
 ) -> ProviderResponse {
-    let mut response = http::Response::new(Bytes::from(body.to_string()));
+    bytes_response(status, Bytes::from(body.to_string()), content_type)
+}
+
+/// An answer with `body` in `content_type`.
+pub(crate) fn bytes_response(
+    status: u16,
+    body: Bytes,
+    content_type: &'static str,
+) -> ProviderResponse {
+    let mut response = http::Response::new(body);
     *response.status_mut() =
         StatusCode::from_u16(status).expect("the mocks only answer valid status codes");
     response

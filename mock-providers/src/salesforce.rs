@@ -212,7 +212,7 @@ pub(crate) fn parse_soql(q: &str) -> Result<Soql, String> {
 
 fn field_value(record: &Record, field: &str) -> (String, Value) {
     match field.to_ascii_lowercase().as_str() {
-        "id" => ("Id".into(), record.id.clone().into()),
+        "id" => ("Id".into(), record.id.to_string().into()),
         "createddate" => (
             "CreatedDate".into(),
             time::salesforce_datetime(record.created_at).into(),
@@ -231,7 +231,7 @@ fn field_value(record: &Record, field: &str) -> (String, Value) {
             .find(|(k, _)| k.eq_ignore_ascii_case(field))
             .map_or_else(
                 || (field.to_owned(), Value::Null),
-                |(k, v)| (k.clone(), v.clone()),
+                |(k, v)| (k.to_owned(), v.to_value()),
             ),
     }
 }
@@ -548,20 +548,20 @@ fn upsert(
             let fields = writable_fields(object, map);
             let existing = store
                 .by_external_id
-                .get(&external_id)
+                .get(external_id.as_str())
                 .and_then(|n| store.records.get(n));
             let required = required_field(object);
             match existing {
                 Some(record) => {
                     if fields.contains_key(required) && blank(fields.get(required)) {
                         return Plan::Fail {
-                            id: Some(record.id.clone()),
+                            id: Some(record.id.to_string()),
                             error: required_missing(object),
                         };
                     }
                     Plan::Update {
                         object: object.to_owned(),
-                        id: record.id.clone(),
+                        id: record.id.to_string(),
                         fields,
                     }
                 }
@@ -701,10 +701,10 @@ fn apply(
                     .ok()
                     .and_then(|s| {
                         s.by_external_id
-                            .get(&external_id)
+                            .get(external_id.as_str())
                             .and_then(|n| s.records.get(n))
                     })
-                    .map(|r| r.id.clone());
+                    .map(|r| r.id.to_string());
                 fields.insert(EXTERNAL_ID_FIELD.to_owned(), external_id.into());
                 match existing {
                     Some(id) => match mock.merge_record(now, account_id, &object, &id, fields) {
