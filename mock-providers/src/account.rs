@@ -343,20 +343,52 @@ pub struct Record {
     pub updated_at: Millis,
 }
 
+/// How a store's record ids spell their creation numbers, so that an id finds its record
+/// without an index of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdScheme {
+    /// HubSpot: the number in decimal.
+    #[default]
+    Decimal,
+    /// Salesforce: the 18-character id of `ids::salesforce_id`.
+    Salesforce,
+}
+
+impl IdScheme {
+    /// The number an id of this scheme spells, if it spells one. Only a candidate: the caller
+    /// checks that the record with this number has exactly this id.
+    fn number(self, id: &str) -> Option<u64> {
+        match self {
+            IdScheme::Decimal => id.parse().ok(),
+            IdScheme::Salesforce => crate::ids::salesforce_number(id),
+        }
+    }
+}
+
 /// The records of one object type in one account, in id order, with an index on the external id.
+/// A record's provider id spells its number ([`IdScheme`]), so ids need no index.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectStore {
     pub records: BTreeMap<u64, Record>,
-    pub by_id: BTreeMap<CompactString, u64>,
+    pub ids: IdScheme,
     pub by_external_id: BTreeMap<CompactString, u64>,
     /// When a record was last removed (a deletion leaves no record to carry a timestamp).
     pub last_removal_ms: Option<Millis>,
 }
 
 impl ObjectStore {
+    /// An empty store whose ids follow `ids`.
+    pub fn new(ids: IdScheme) -> Self {
+        Self {
+            ids,
+            ..Self::default()
+        }
+    }
+
     /// The record with this provider id.
     pub fn get(&self, id: &str) -> Option<&Record> {
-        self.by_id.get(id).and_then(|n| self.records.get(n))
+        let number = self.ids.number(id)?;
+        self.records.get(&number).filter(|r| r.id == id)
     }
 
     /// The record whose external id (a string in `external_id_field`) is `external_id`.
@@ -384,10 +416,10 @@ impl ObjectStore {
     pub fn insert_new(&mut self, record: Record, external_id_field: &str) -> &Record {
         let number = record.number;
         debug_assert!(!self.records.contains_key(&number));
+        debug_assert_eq!(self.ids.number(&record.id), Some(number));
         if let Some(ext) = record.properties.get_str(external_id_field) {
             Self::index_external_id(&mut self.by_external_id, ext, number);
         }
-        self.by_id.insert(record.id.clone(), number);
         self.records.entry(number).or_insert(record)
     }
 
@@ -403,7 +435,7 @@ impl ObjectStore {
         external_id_field: &str,
         changes: impl IntoIterator<Item = (N, Option<PropertyValue>)>,
     ) -> Option<&Record> {
-        let number = *self.by_id.get(id)?;
+        let number = self.get(id)?.number;
         self.merge_at(number, now, external_id_field, changes)
     }
 
@@ -439,7 +471,7 @@ impl ObjectStore {
 
     /// Removes a record; answers it.
     pub fn remove(&mut self, id: &str, external_id_field: &str) -> Option<Record> {
-        let number = self.by_id.remove(id)?;
+        let number = self.get(id)?.number;
         let record = self.records.remove(&number)?;
         if let Some(ext) = record.properties.get_str(external_id_field)
             && self.by_external_id.get(ext) == Some(&number)

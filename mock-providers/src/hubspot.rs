@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::account::{Properties, PropertyValue, Record};
 use crate::ids;
-use crate::mock::{ApiRoute, Incoming, Mock, Route, TokenError};
+use crate::mock::{ApiRoute, Incoming, Mock, Route, StoreWriter, TokenError};
 use crate::seam::{Millis, ProviderResponse};
 use crate::time::{Form, StampWriter};
 use crate::wire::{self, Object};
@@ -284,19 +284,6 @@ pub(crate) struct Input<'a> {
     pub properties: Vec<(Cow<'a, str>, InputValue<'a>)>,
 }
 
-impl Input<'_> {
-    fn property(&self, name: &str) -> Option<&InputValue<'_>> {
-        self.properties
-            .binary_search_by(|(k, _)| k.as_ref().cmp(name))
-            .ok()
-            .map(|i| &self.properties[i].1)
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.property(name).is_some()
-    }
-}
-
 /// The batch body's inputs, or the validation message: the fast path when it can prove the
 /// body has the common valid shape, else the `Value` parse that gives every message.
 fn parse_inputs(body: &[u8], kind: Kind) -> Result<Vec<Input<'_>>, String> {
@@ -441,7 +428,8 @@ mod fast {
             f.write_str("an array of inputs")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut inputs = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(BATCH_MAX));
+            // serde_json gives no size hint: room for the most a batch may carry, at once.
+            let mut inputs = Vec::with_capacity(BATCH_MAX);
             while let Some(input) = seq.next_element_seed(InputSeed { kind: self.kind })? {
                 if inputs.len() == BATCH_MAX {
                     return Err(give_up());
@@ -552,15 +540,20 @@ fn input_problem(input: &Input<'_>) -> Option<(&'static str, String)> {
     if input.id.is_empty() {
         return Some(("VALIDATION_ERROR", "id must not be empty".into()));
     }
+    let mut email = None;
     for (name, value) in &input.properties {
-        if matches!(value, InputValue::Json(Value::Object(_) | Value::Array(_))) {
-            return Some((
-                "VALIDATION_ERROR",
-                format!("Property values were not valid: {name} must be a string"),
-            ));
+        match value {
+            InputValue::Json(Value::Object(_) | Value::Array(_)) => {
+                return Some((
+                    "VALIDATION_ERROR",
+                    format!("Property values were not valid: {name} must be a string"),
+                ));
+            }
+            InputValue::Str(s) if name == "email" => email = Some(s),
+            _ => {}
         }
     }
-    if let Some(InputValue::Str(email)) = input.property("email")
+    if let Some(email) = email
         && !email.contains('@')
     {
         return Some((
@@ -627,12 +620,14 @@ fn write_result(
         Some(("createdate", Fixed::Created)),
         Some((lastmodified_property(object), Fixed::Updated)),
     ];
+    // Which of the fixed properties the input also wrote, so that they show in its place.
+    let mut overridden = [false; 4];
     let override_of = |name: &str| {
         overrides
             .iter()
-            .flatten()
-            .find(|(key, _)| *key == name)
-            .map(|(_, fixed)| *fixed)
+            .enumerate()
+            .find(|(_, fixed)| fixed.is_some_and(|(key, _)| key == name))
+            .and_then(|(i, fixed)| fixed.map(|(_, fixed)| (i, fixed)))
     };
     let write_fixed = |out: &mut Vec<u8>, stamps: &mut StampWriter, fixed: Fixed| match fixed {
         Fixed::ExternalId => wire::string(out, &input.id),
@@ -643,21 +638,39 @@ fn write_result(
     write_record(out, stamps, record, |out, stamps| {
         out.push(b'{');
         let mut first = true;
+        // Both sorted by name: one walk finds each input property's stored value.
+        let mut stored = record.properties.iter().peekable();
         for (name, _) in &input.properties {
             wire::member(out, first, name);
             first = false;
-            match override_of(name) {
-                Some(fixed) => write_fixed(out, stamps, fixed),
-                None => write_property(out, record.properties.get(name)),
-            }
-        }
-        for (name, fixed) in overrides.iter().flatten() {
-            if input.has(name) {
+            if let Some((i, fixed)) = override_of(name) {
+                overridden[i] = true;
+                write_fixed(out, stamps, fixed);
                 continue;
             }
-            wire::member(out, first, name);
-            first = false;
-            write_fixed(out, stamps, *fixed);
+            let mut value = None;
+            while let Some((key, v)) = stored.peek() {
+                match (*key).cmp(name.as_ref()) {
+                    std::cmp::Ordering::Less => {
+                        stored.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        value = Some(*v);
+                        break;
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
+            }
+            write_property(out, value);
+        }
+        for (i, fixed) in overrides.iter().enumerate() {
+            if let Some((name, fixed)) = fixed
+                && !overridden[i]
+            {
+                wire::member(out, first, name);
+                first = false;
+                write_fixed(out, stamps, *fixed);
+            }
         }
         out.push(b'}');
     });
@@ -684,6 +697,8 @@ fn batch(
     let mut spans = Vec::with_capacity(inputs.len());
     let mut errors = Vec::new();
     let mut error_count = 0u64;
+    // Every input of a batch that cannot reach the store is an error of its own.
+    let mut writer = mock.writer(account_id, object).ok();
     for input in &inputs {
         if let Some((category, message)) = input_problem(input) {
             if error_count > 0 {
@@ -693,10 +708,10 @@ fn batch(
             error_count += 1;
             continue;
         }
-        let written = match kind {
-            Kind::Upsert => upsert_one(mock, now, account_id, object, input),
-            Kind::Update | Kind::List => update_one(mock, now, account_id, object, input),
-        };
+        let written = writer.as_mut().and_then(|writer| match kind {
+            Kind::Upsert => upsert_one(writer, now, input),
+            Kind::Update | Kind::List => update_one(writer, now, input),
+        });
         match written {
             Some((record, new)) => {
                 let start = results.len();
@@ -744,31 +759,35 @@ fn batch(
 
 /// Creates or updates the record the input's external id names; answers it and whether it is
 /// new.
-fn upsert_one<'m>(
-    mock: &'m mut Mock,
+fn upsert_one<'w>(
+    writer: &'w mut StoreWriter<'_>,
     now: Millis,
-    account_id: &str,
-    object: &str,
     input: &Input<'_>,
-) -> Option<(&'m Record, bool)> {
-    let existing = mock
-        .store(account_id, object)
-        .ok()?
-        .get_by_external_id(&input.id)
-        .map(|r| r.number);
+) -> Option<(&'w Record, bool)> {
+    let existing = writer.store.get_by_external_id(&input.id).map(|r| r.number);
     let external_id = || PropertyValue::String(CompactString::from(input.id.as_ref()));
     match existing {
         Some(number) => {
-            // The input's properties, with the external id set to the input's id.
-            let changes = input
+            // The input's properties with the external id set to the input's id, in name order.
+            let split = input
                 .properties
+                .partition_point(|(name, _)| name.as_ref() < EXTERNAL_ID_PROPERTY);
+            fn change<'i>(
+                (name, value): &'i (Cow<'_, str>, InputValue<'_>),
+            ) -> (&'i str, Option<PropertyValue>) {
+                (name.as_ref(), stored(value))
+            }
+            let changes = input.properties[..split]
                 .iter()
-                .filter(|(name, _)| name != EXTERNAL_ID_PROPERTY)
-                .map(|(name, value)| (name.as_ref(), stored(value)))
-                .chain(std::iter::once((EXTERNAL_ID_PROPERTY, Some(external_id()))));
-            mock.merge_stored_at(now, account_id, object, number, changes)
-                .ok()
-                .map(|r| (r, false))
+                .map(change)
+                .chain(std::iter::once((EXTERNAL_ID_PROPERTY, Some(external_id()))))
+                .chain(
+                    input.properties[split..]
+                        .iter()
+                        .filter(|(name, _)| name != EXTERNAL_ID_PROPERTY)
+                        .map(change),
+                );
+            writer.merge_at(now, number, changes).map(|r| (r, false))
         }
         None => {
             let mut entries = Vec::with_capacity(input.properties.len() + 1);
@@ -786,29 +805,23 @@ fn upsert_one<'m>(
                 at,
                 (CompactString::from(EXTERNAL_ID_PROPERTY), external_id()),
             );
-            mock.create_stored(now, account_id, object, Properties::from_sorted(entries))
-                .ok()
-                .map(|r| (r, true))
+            Some((writer.create(now, Properties::from_sorted(entries)), true))
         }
     }
 }
 
 /// Updates the record with the input's id; answers it.
-fn update_one<'m>(
-    mock: &'m mut Mock,
+fn update_one<'w>(
+    writer: &'w mut StoreWriter<'_>,
     now: Millis,
-    account_id: &str,
-    object: &str,
     input: &Input<'_>,
-) -> Option<(&'m Record, bool)> {
-    let number = mock.store(account_id, object).ok()?.get(&input.id)?.number;
+) -> Option<(&'w Record, bool)> {
+    let number = writer.store.get(&input.id)?.number;
     let changes = input
         .properties
         .iter()
         .map(|(name, value)| (name.as_ref(), stored(value)));
-    mock.merge_stored_at(now, account_id, object, number, changes)
-        .ok()
-        .map(|r| (r, false))
+    writer.merge_at(now, number, changes).map(|r| (r, false))
 }
 
 // -------------------------------------------------------------------- fixed answers

@@ -26,8 +26,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{
-    AccessToken, Account, AccountOptions, Credentials, DEFAULT_LATENCY_MS, Grant, ObjectStore,
-    Properties, PropertyValue, ProviderLimits, Record, RefreshTokenState, ResolvedOptions,
+    AccessToken, Account, AccountOptions, Credentials, DEFAULT_LATENCY_MS, Grant, IdScheme,
+    ObjectStore, Properties, PropertyValue, ProviderLimits, Record, RefreshTokenState,
+    ResolvedOptions,
 };
 use crate::budget::{Origin, RollingWindow};
 use crate::error::MockError;
@@ -86,6 +87,14 @@ impl Dialect {
         match self {
             Dialect::Hubspot => hubspot::EXTERNAL_ID_PROPERTY,
             Dialect::Salesforce => salesforce::EXTERNAL_ID_FIELD,
+        }
+    }
+
+    /// How record ids spell their numbers.
+    pub(crate) fn id_scheme(self) -> IdScheme {
+        match self {
+            Dialect::Hubspot => IdScheme::Decimal,
+            Dialect::Salesforce => IdScheme::Salesforce,
         }
     }
 
@@ -355,7 +364,7 @@ impl Mock {
             .dialect
             .objects()
             .iter()
-            .map(|o| ((*o).to_owned(), ObjectStore::default()))
+            .map(|o| ((*o).to_owned(), ObjectStore::new(self.dialect.id_scheme())))
             .collect();
         self.accounts.insert(
             account_id.clone(),
@@ -737,26 +746,34 @@ impl Mock {
         object: &str,
         properties: Properties,
     ) -> Result<&Record, MockError> {
-        self.store(account_id, object)?;
-        let number = self.next_record;
-        self.next_record += 1;
-        let id = match self.dialect {
-            Dialect::Hubspot => CompactString::from(itoa::Buffer::new().format(number)),
-            Dialect::Salesforce => {
-                CompactString::from(ids::salesforce_id(salesforce::key_prefix(object), number))
-            }
-        };
-        let external = self.dialect.external_id_field();
-        Ok(self.store_mut(account_id, object)?.insert_new(
-            Record {
-                number,
-                id,
-                properties,
-                created_at: now,
-                updated_at: now,
-            },
-            external,
-        ))
+        Ok(self
+            .writer(account_id, object)?
+            .into_created(now, properties))
+    }
+
+    /// One object store of one account to write, looked up once for a whole batch.
+    pub(crate) fn writer<'m>(
+        &'m mut self,
+        account_id: &str,
+        object: &str,
+    ) -> Result<StoreWriter<'m>, MockError> {
+        self.check_object(object)?;
+        let dialect = self.dialect;
+        let objects_text = dialect.objects_text();
+        let account = self
+            .accounts
+            .get_mut(account_id)
+            .ok_or_else(|| MockError::UnknownAccount(account_id.to_owned()))?;
+        let store = account
+            .objects
+            .get_mut(object)
+            .ok_or_else(|| MockError::UnknownObject(object.to_owned(), objects_text))?;
+        Ok(StoreWriter {
+            dialect,
+            key_prefix: salesforce::key_prefix(object),
+            store,
+            next_record: &mut self.next_record,
+        })
     }
 
     /// Merges `properties` into a record (`null` removes a property); answers the new record.
@@ -806,9 +823,8 @@ impl Mock {
         number: u64,
         changes: impl IntoIterator<Item = (N, Option<PropertyValue>)>,
     ) -> Result<&Record, MockError> {
-        let external = self.dialect.external_id_field();
-        self.store_mut(account_id, object)?
-            .merge_at(number, now, external, changes)
+        self.writer(account_id, object)?
+            .into_merged(now, number, changes)
             .ok_or_else(|| MockError::UnknownRecord(number.to_string()))
     }
 
@@ -1458,6 +1474,78 @@ pub(crate) enum TokenError {
     Client,
     Secret,
     RefreshToken,
+}
+
+/// One object store of one account, open for writing, with the mock's record counter: what a
+/// batch needs, so that it looks the store up once, not once per record.
+#[derive(Debug)]
+pub(crate) struct StoreWriter<'m> {
+    dialect: Dialect,
+    /// Salesforce's id prefix for the object.
+    key_prefix: &'static str,
+    pub store: &'m mut ObjectStore,
+    next_record: &'m mut u64,
+}
+
+impl<'m> StoreWriter<'m> {
+    fn next_id(&mut self) -> (u64, CompactString) {
+        let number = *self.next_record;
+        *self.next_record += 1;
+        let id = match self.dialect {
+            Dialect::Hubspot => CompactString::from(itoa::Buffer::new().format(number)),
+            Dialect::Salesforce => CompactString::from(ids::salesforce_id(self.key_prefix, number)),
+        };
+        (number, id)
+    }
+
+    fn record(number: u64, id: CompactString, now: Millis, properties: Properties) -> Record {
+        Record {
+            number,
+            id,
+            properties,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Creates a record with the next id from properties in their stored form; answers it.
+    pub(crate) fn create(&mut self, now: Millis, properties: Properties) -> &Record {
+        let (number, id) = self.next_id();
+        let external = self.dialect.external_id_field();
+        self.store
+            .insert_new(Self::record(number, id, now, properties), external)
+    }
+
+    /// [`StoreWriter::create`], for a caller done with the writer.
+    pub(crate) fn into_created(mut self, now: Millis, properties: Properties) -> &'m Record {
+        let (number, id) = self.next_id();
+        let external = self.dialect.external_id_field();
+        self.store
+            .insert_new(Self::record(number, id, now, properties), external)
+    }
+
+    /// Applies changes in their stored form (`None` removes a property) to the record with
+    /// creation number `number`; answers it.
+    pub(crate) fn merge_at<N: AsRef<str>>(
+        &mut self,
+        now: Millis,
+        number: u64,
+        changes: impl IntoIterator<Item = (N, Option<PropertyValue>)>,
+    ) -> Option<&Record> {
+        self.store
+            .merge_at(number, now, self.dialect.external_id_field(), changes)
+    }
+
+    /// [`StoreWriter::merge_at`], for a caller done with the writer.
+    pub(crate) fn into_merged<N: AsRef<str>>(
+        self,
+        now: Millis,
+        number: u64,
+        changes: impl IntoIterator<Item = (N, Option<PropertyValue>)>,
+    ) -> Option<&'m Record> {
+        self.store
+            .merge_at(number, now, self.dialect.external_id_field(), changes)
+    }
 }
 
 /// A record as the Rust and admin APIs show it (provider-side property names).
