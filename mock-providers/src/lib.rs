@@ -38,6 +38,8 @@ pub mod mock;
 mod salesforce;
 pub mod seam;
 mod seeding;
+#[cfg(test)]
+mod test_support;
 pub mod time;
 mod wire;
 

@@ -275,8 +275,8 @@ pub struct Mock {
     faults: SharedFaultRules,
     journal: Vec<JournalEntry>,
     next_sequence: u64,
-    /// Tests only: serve HubSpot's API routes with the `Value`-based oracle
-    /// (`hubspot/oracle.rs`) that the fast paths are compared with.
+    /// Tests only: serve the API routes with the `Value`-based oracles (`hubspot/oracle.rs`,
+    /// `salesforce/oracle.rs`) that the fast paths are compared with.
     #[cfg(test)]
     pub(crate) oracle: bool,
 }
@@ -1259,6 +1259,10 @@ impl Mock {
                 hubspot::oracle::handle(self, now, account_id, api, incoming)
             }
             Dialect::Hubspot => hubspot::handle(self, now, account_id, api, incoming),
+            #[cfg(test)]
+            Dialect::Salesforce if self.oracle => {
+                salesforce::oracle::handle(self, now, account_id, api, incoming)
+            }
             Dialect::Salesforce => salesforce::handle(self, now, account_id, api, incoming),
         };
         Processed {

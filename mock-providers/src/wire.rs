@@ -59,6 +59,11 @@ impl<'a, V> Object<'a, V> {
         }
     }
 
+    /// Empties the object, keeping its allocation.
+    pub(crate) fn clear(&mut self) {
+        self.members.clear();
+    }
+
     /// Inserts or replaces a member.
     pub(crate) fn insert(&mut self, key: &'a str, value: V) {
         match self.members.iter_mut().find(|(k, _)| *k == key) {

@@ -5,92 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::{Kind, fast, parse_inputs_value};
-use crate::seam::{Millis, Outcome, ProviderResponse};
-use crate::{AccountOptions, Budget, Hubspot, InProcessProvider};
-
-const EPOCH: Millis = 1_767_225_600_000;
-
-// ------------------------------------------------------------------ JSON text with every quirk
-
-/// JSON as text, with what a `Value` cannot hold: repeated keys, escapes of any style, numbers
-/// in any spelling, and raw (possibly invalid) text.
-#[derive(Debug, Clone)]
-enum J {
-    Null,
-    Bool(bool),
-    /// A number as written.
-    Num(&'static str),
-    /// A string, and whether to write every character as a `\u` escape.
-    Str(String, bool),
-    Arr(Vec<J>),
-    /// Members in order; keys may repeat. The flag escapes keys as `\u` sequences.
-    Obj(Vec<(String, J)>, bool),
-    /// Raw text, written as is.
-    Raw(&'static str),
-}
-
-fn escaped(s: &str, all: bool) -> String {
-    if !all {
-        return Value::String(s.to_owned()).to_string();
-    }
-    let mut out = String::from("\"");
-    for unit in s.encode_utf16() {
-        out.push_str(&format!("\\u{unit:04x}"));
-    }
-    out.push('"');
-    out
-}
-
-fn render(j: &J, out: &mut String) {
-    match j {
-        J::Null => out.push_str("null"),
-        J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        J::Num(n) | J::Raw(n) => out.push_str(n),
-        J::Str(s, all) => out.push_str(&escaped(s, *all)),
-        J::Arr(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                render(item, out);
-            }
-            out.push(']');
-        }
-        J::Obj(members, all) => {
-            out.push('{');
-            for (i, (k, v)) in members.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&escaped(k, *all));
-                out.push(':');
-                render(v, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-const NUMBERS: &[&str] = &[
-    "0",
-    "-0",
-    "7",
-    "-12",
-    "1.5",
-    "1e2",
-    "1E-7",
-    "0.1",
-    "18446744073709551615",
-    "18446744073709551616",
-    "-9223372036854775809",
-    "123456789012345678901234567890",
-];
+use crate::mock::Dialect;
+use crate::test_support::{EPOCH, J, NUMBERS, Pair, damaged, text, text_of};
+use crate::{AccountOptions, Budget};
 
 const NAMES: &[&str] = &[
     "firstname",
@@ -133,10 +54,6 @@ const IDS: &[&str] = &[
     "e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8", "e9", "e10", "e11", "e12", "1", "2", "3", "4",
     "5", "6", "7", "8", "200", "", "\u{e9}x",
 ];
-
-fn text(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
-    prop::sample::select(pool).prop_map(str::to_owned)
-}
 
 fn string(pool: &'static [&'static str]) -> impl Strategy<Value = J> {
     (text(pool), prop::bool::weighted(0.15)).prop_map(|(s, all)| J::Str(s, all))
@@ -250,34 +167,11 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
             members.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
             J::Obj(members, false)
         });
-    let text = prop_oneof![
-        20 => top.prop_map(|j| {
-            let mut s = String::new();
-            render(&j, &mut s);
-            s
-        }),
-        1 => any_value().prop_map(|j| {
-            let mut s = String::new();
-            render(&j, &mut s);
-            s
-        }),
+    damaged(prop_oneof![
+        20 => top.prop_map(|j| text_of(&j)),
+        1 => any_value().prop_map(|j| text_of(&j)),
         1 => prop::sample::select(&["", " ", "{", "[]", "{\"inputs\":[]} x", " {\"inputs\":[]} "][..]).prop_map(str::to_owned),
-    ];
-    (
-        text,
-        prop::option::weighted(0.05, any::<prop::sample::Index>()),
-        prop::bool::weighted(0.02),
-    )
-        .prop_map(|(text, cut, invalid_utf8)| {
-            let mut bytes = text.into_bytes();
-            if let Some(cut) = cut {
-                bytes.truncate(cut.index(bytes.len() + 1));
-            }
-            if invalid_utf8 && let Some(at) = bytes.iter().position(|b| *b == b'"') {
-                bytes.insert(at + 1, 0xff);
-            }
-            bytes
-        })
+    ])
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -376,126 +270,19 @@ fn the_fast_parse_leaves_the_unusual_to_the_value_parse() {
 
 // ------------------------------------------------------------------ whole answers
 
-/// The same mock twice: `fast` serves through the new paths, `oracle` through the old ones.
-struct Pair {
-    fast: Hubspot,
-    oracle: Hubspot,
-    token: String,
-    account_id: String,
-}
-
-fn token_of(hubspot: &mut Hubspot, credentials: &crate::Credentials) -> String {
-    let form = format!(
-        "grant_type=refresh_token&refresh_token={}&client_id={}&client_secret={}",
-        credentials.refresh_token, credentials.client_id, credentials.client_secret
-    );
-    let request = http::Request::builder()
-        .method("POST")
-        .uri("/oauth/v1/token")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Bytes::from(form))
-        .expect("a token request");
-    let Outcome::Answer(answer) = hubspot.handle(EPOCH, request).outcome else {
-        panic!("a token answer");
-    };
-    let body: Value = serde_json::from_slice(answer.body()).expect("JSON");
-    body["access_token"].as_str().expect("a token").to_owned()
-}
-
 fn pair(seeded: u32, odd_records: &[BTreeMap<String, Value>]) -> Pair {
-    let mut mocks = [0, 1].map(|_| Hubspot::new("http://mock.test/hubspot", 7));
-    mocks[1].oracle = true;
-    let mut tokens = Vec::new();
-    let mut accounts = Vec::new();
-    for mock in &mut mocks {
-        let options = AccountOptions {
-            budget: Some(Budget::Unlimited),
-            ..AccountOptions::default()
-        };
-        let credentials = mock.create_account(EPOCH, &options).expect("an account");
-        mock.seed_records(EPOCH, &credentials.account_id, "contacts", seeded)
+    let options = AccountOptions {
+        budget: Some(Budget::Unlimited),
+        ..AccountOptions::default()
+    };
+    Pair::new(Dialect::Hubspot, &options, |mock, account_id| {
+        mock.seed_records(EPOCH, account_id, "contacts", seeded)
             .expect("seeded");
-        mock.seed_records(EPOCH, &credentials.account_id, "companies", 3)
+        mock.seed_records(EPOCH, account_id, "companies", 3)
             .expect("seeded");
-        mock.insert_records(
-            EPOCH + 1,
-            &credentials.account_id,
-            "contacts",
-            odd_records.to_vec(),
-        )
-        .expect("inserted");
-        tokens.push(token_of(mock, &credentials));
-        accounts.push(credentials.account_id);
-    }
-    assert_eq!(tokens[0], tokens[1]);
-    let [fast, oracle] = mocks;
-    Pair {
-        fast,
-        oracle,
-        token: tokens.remove(0),
-        account_id: accounts.remove(0),
-    }
-}
-
-/// Status, every header in order, and the body bytes.
-fn wire(response: &ProviderResponse) -> (u16, Vec<(String, Vec<u8>)>, Bytes) {
-    (
-        response.status().as_u16(),
-        response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
-            .collect(),
-        response.body().clone(),
-    )
-}
-
-impl Pair {
-    /// Sends the same request to both at `now`; panics (with both bodies) unless the answers
-    /// are identical.
-    fn same(&mut self, now: Millis, method: &str, path: &str, body: &[u8]) -> ProviderResponse {
-        let request = || {
-            http::Request::builder()
-                .method(method)
-                .uri(path)
-                .header("authorization", format!("Bearer {}", self.token))
-                .header("content-type", "application/json")
-                .body(Bytes::copy_from_slice(body))
-                .expect("a valid request")
-        };
-        let answers = [
-            self.fast.handle(now, request()),
-            self.oracle.handle(now, request()),
-        ]
-        .map(|served| match served.outcome {
-            Outcome::Answer(response) => response,
-            other => panic!("no answer: {other:?}"),
-        });
-        let [fast, oracle] = answers;
-        assert_eq!(
-            wire(&fast),
-            wire(&oracle),
-            "{method} {path} {}\nfast:   {}\noracle: {}",
-            String::from_utf8_lossy(body),
-            String::from_utf8_lossy(fast.body()),
-            String::from_utf8_lossy(oracle.body())
-        );
-        fast
-    }
-
-    fn same_state(&self) {
-        for object in ["contacts", "companies"] {
-            assert_eq!(
-                self.fast.records(&self.account_id, object),
-                self.oracle.records(&self.account_id, object)
-            );
-        }
-        assert_eq!(
-            self.fast.duplicate_external_ids(&self.account_id),
-            self.oracle.duplicate_external_ids(&self.account_id)
-        );
-        assert_eq!(self.fast.journal(), self.oracle.journal());
-    }
+        mock.insert_records(EPOCH + 1, account_id, "contacts", odd_records.to_vec())
+            .expect("inserted");
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -578,11 +365,11 @@ proptest! {
             let now = EPOCH + 10 + i as u64 * 1_000;
             match step {
                 Step::List(path) => {
-                    pair.same(now, "GET", path, b"");
+                    pair.same(now, "GET", path, &[], b"");
                 }
                 Step::Batch(object, kind, body) => {
                     let verb = if *kind == Kind::Upsert { "upsert" } else { "update" };
-                    pair.same(now, "POST", &format!("/crm/v3/objects/{object}/batch/{verb}"), body);
+                    pair.same(now, "POST", &format!("/crm/v3/objects/{object}/batch/{verb}"), &[], body);
                 }
             }
         }
@@ -594,10 +381,10 @@ proptest! {
 fn the_standard_workload_answers_equal_the_oracle() {
     let mut pair = pair(250, &[]);
     let path = "/crm/v3/objects/contacts?limit=100&properties=firstname,lastname,email,phone";
-    let first = pair.same(EPOCH + 5, "GET", path, b"");
+    let first = pair.same(EPOCH + 5, "GET", path, &[], b"");
     let after: Value = serde_json::from_slice(first.body()).expect("JSON");
     let after = after["paging"]["next"]["after"].as_str().expect("a cursor");
-    pair.same(EPOCH + 6, "GET", &format!("{path}&after={after}"), b"");
+    pair.same(EPOCH + 6, "GET", &format!("{path}&after={after}"), &[], b"");
     let inputs: Vec<Value> = (0..100)
         .map(|n| {
             let id = format!("{n:024x}");
@@ -610,14 +397,15 @@ fn the_standard_workload_answers_equal_the_oracle() {
     let body = json!({ "inputs": inputs }).to_string();
     let upsert = "/crm/v3/objects/contacts/batch/upsert";
     // New, then the same again (existing), then an update by id.
-    let created = pair.same(EPOCH + 7, "POST", upsert, body.as_bytes());
+    let created = pair.same(EPOCH + 7, "POST", upsert, &[], body.as_bytes());
     assert_eq!(created.status(), 200);
-    pair.same(EPOCH + 8, "POST", upsert, body.as_bytes());
+    pair.same(EPOCH + 8, "POST", upsert, &[], body.as_bytes());
     let update = json!({"inputs": [{"id": "1", "properties": {"firstname": "Grace", "phone": null}}, {"id": "99999", "properties": {}}]}).to_string();
     let partial = pair.same(
         EPOCH + 9,
         "POST",
         "/crm/v3/objects/contacts/batch/update",
+        &[],
         update.as_bytes(),
     );
     assert_eq!(partial.status(), 207);
