@@ -301,6 +301,19 @@ impl Properties {
         self.position(name).ok().map(|i| &self.0[i].1)
     }
 
+    /// [`Properties::get`], trying position `*hint` first and leaving there where `name` was
+    /// found: records written alike keep their names at the same positions.
+    pub(crate) fn get_hinted(&self, name: &str, hint: &mut usize) -> Option<&PropertyValue> {
+        if let Some((k, v)) = self.0.get(*hint)
+            && k.as_str() == name
+        {
+            return Some(v);
+        }
+        let i = self.position(name).ok()?;
+        *hint = i;
+        Some(&self.0[i].1)
+    }
+
     /// The value of `name`, if it is a string.
     pub fn get_str(&self, name: &str) -> Option<&str> {
         self.get(name).and_then(PropertyValue::as_str)

@@ -156,17 +156,13 @@ fn write_record(
     record: &Record,
     properties: impl FnOnce(&mut Vec<u8>, &mut StampWriter),
 ) {
-    out.push(b'{');
-    wire::key(out, "id");
+    out.extend_from_slice(b"{\"id\":");
     wire::string(out, &record.id);
-    out.push(b',');
-    wire::key(out, "properties");
+    out.extend_from_slice(b",\"properties\":");
     properties(out, stamps);
-    out.push(b',');
-    wire::key(out, "createdAt");
+    out.extend_from_slice(b",\"createdAt\":");
     stamps.write_json(out, record.created_at);
-    out.push(b',');
-    wire::key(out, "updatedAt");
+    out.extend_from_slice(b",\"updatedAt\":");
     stamps.write_json(out, record.updated_at);
     out.extend_from_slice(b",\"archived\":false");
 }
@@ -224,7 +220,17 @@ fn list(mock: &mut Mock, account_id: &str, object: &str, incoming: &Incoming) ->
         .take(page_size as usize + 1)
         .collect();
     let more = page.len() > page_size as usize;
-    let layout = list_layout(object, &names);
+    // The layout's keys, written once for the whole page.
+    let layout: Vec<(Vec<u8>, Shown<'_>)> = list_layout(object, &names)
+        .members()
+        .map(|(name, shown)| {
+            let mut key = Vec::with_capacity(name.len() + 3);
+            wire::key(&mut key, name);
+            (key, *shown)
+        })
+        .collect();
+    // Where each shown property sat in the last record: the next one most likely has it there.
+    let mut hints = vec![0usize; layout.len()];
     let mut stamps = StampWriter::new(Form::Rfc3339);
     let mut out = Vec::with_capacity(64 + page.len() * (160 + 48 * names.len()));
     out.extend_from_slice(b"{\"results\":[");
@@ -233,12 +239,22 @@ fn list(mock: &mut Mock, account_id: &str, object: &str, incoming: &Incoming) ->
             out.push(b',');
         }
         write_record(&mut out, &mut stamps, record, |out, stamps| {
-            layout.write(out, |out, shown| match shown {
-                Shown::Property(name) => write_property(out, record.properties.get(name)),
-                Shown::Id => wire::string(out, &record.id),
-                Shown::Created => stamps.write_json(out, record.created_at),
-                Shown::Updated => stamps.write_json(out, record.updated_at),
-            });
+            out.push(b'{');
+            for (j, ((key, shown), hint)) in layout.iter().zip(&mut hints).enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(key);
+                match shown {
+                    Shown::Property(name) => {
+                        write_property(out, record.properties.get_hinted(name, hint));
+                    }
+                    Shown::Id => wire::string(out, &record.id),
+                    Shown::Created => stamps.write_json(out, record.created_at),
+                    Shown::Updated => stamps.write_json(out, record.updated_at),
+                }
+            }
+            out.push(b'}');
         });
         out.push(b'}');
     }
@@ -258,8 +274,7 @@ fn list(mock: &mut Mock, account_id: &str, object: &str, incoming: &Incoming) ->
         }
         out.extend_from_slice(b",\"paging\":{\"next\":{\"after\":");
         wire::string(&mut out, itoa::Buffer::new().format(next_after));
-        out.push(b',');
-        wire::key(&mut out, "link");
+        out.extend_from_slice(b",\"link\":");
         wire::string(&mut out, &link);
         out.extend_from_slice(b"}}");
     }
@@ -586,8 +601,7 @@ fn stored(value: &InputValue<'_>) -> Option<PropertyValue> {
 fn write_error(out: &mut Vec<u8>, category: &str, message: &str, id: &str) {
     out.extend_from_slice(b"{\"status\":\"error\",\"category\":");
     wire::string(out, category);
-    out.push(b',');
-    wire::key(out, "message");
+    out.extend_from_slice(b",\"message\":");
     wire::string(out, message);
     out.extend_from_slice(b",\"context\":{\"ids\":[");
     wire::string(out, id);

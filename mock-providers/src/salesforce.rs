@@ -292,8 +292,7 @@ fn page(
     out.extend_from_slice(b",\"done\":");
     wire::boolean(&mut out, end >= cursor.numbers.len());
     if end < cursor.numbers.len() {
-        out.push(b',');
-        wire::key(&mut out, "nextRecordsUrl");
+        out.extend_from_slice(b",\"nextRecordsUrl\":");
         wire::string(
             &mut out,
             &format!(
@@ -331,11 +330,9 @@ fn page(
         }
         row.write(&mut out, |out, cell| match cell {
             Cell::Attributes => {
-                out.push(b'{');
-                wire::key(out, "type");
+                out.extend_from_slice(b"{\"type\":");
                 wire::string(out, &cursor.object);
-                out.push(b',');
-                wire::key(out, "url");
+                out.extend_from_slice(b",\"url\":");
                 url.truncate(url_prefix);
                 url.push_str(&record.id);
                 wire::string(out, &url);
@@ -1103,8 +1100,7 @@ fn write_outcome(
     if let Some(error) = error {
         out.extend_from_slice(b"{\"statusCode\":");
         wire::string(out, error.code);
-        out.push(b',');
-        wire::key(out, "message");
+        out.extend_from_slice(b",\"message\":");
         wire::string(out, &error.message);
         out.extend_from_slice(b",\"fields\":[");
         for (i, field) in error.fields.iter().enumerate() {

@@ -72,6 +72,11 @@ impl<'a, V> Object<'a, V> {
         }
     }
 
+    /// The members in order.
+    pub(crate) fn members(&self) -> impl Iterator<Item = (&'a str, &V)> {
+        self.members.iter().map(|(k, v)| (*k, v))
+    }
+
     /// Writes `{"k":v,...}`, each value by `write`.
     pub(crate) fn write(&self, out: &mut Vec<u8>, mut write: impl FnMut(&mut Vec<u8>, &V)) {
         out.push(b'{');
