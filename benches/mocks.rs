@@ -23,6 +23,9 @@
 //!   engine's salesforce connector writes (`attributes`, the external id, `FirstName`,
 //!   `LastName`, `Email`), new ones (rebuilt every 5,000 batches) and the same ones again.
 //!
+//! External ids are the engine's shape (`{24 hex digits}-{index}`, 200 per transfer), so they
+//! are longer than 24 bytes and the ids of one transfer share a long prefix.
+//!
 //! Criterion reports records per second (`Throughput::Elements` = records per request). Test
 //! mode (`cargo test --benches`) runs each once, checking every answer's status.
 
@@ -135,9 +138,20 @@ fn salesforce_fixture(seeded: u32) -> (Salesforce, String) {
     (salesforce, token)
 }
 
-/// A 24-hex-digit external id, like the engine's.
+/// The external id the engine gives the `n`-th pushed record: `{transfer id}-{index}`, where a
+/// transfer id is 24 random-looking hex digits and a transfer carries 200 records (as in the
+/// standard workload). So the ids of one transfer share a 25-character prefix and are longer
+/// than 24 bytes, as the mocks' indexes see them in the standard workload.
 fn external_id(n: u64) -> String {
-    format!("{n:024x}")
+    let transfer = n / 200;
+    let mix = |x: u64| {
+        let x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^ (x >> 31)
+    };
+    let high = mix(transfer.wrapping_add(0x9E37_79B9_7F4A_7C15));
+    let low = mix(high) as u32;
+    format!("{high:016x}{low:08x}-{}", n % 200)
 }
 
 /// The batch upsert body of the engine's hubspot connector for inputs `first..first + 100`,

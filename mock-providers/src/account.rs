@@ -417,12 +417,8 @@ impl ObjectStore {
         external_id: &str,
         number: u64,
     ) {
-        match by_external_id.get_mut(external_id) {
-            Some(slot) => *slot = number,
-            None => {
-                by_external_id.insert(CompactString::from(external_id), number);
-            }
-        }
+        // One search; the key is inline (no allocation) up to 24 bytes.
+        by_external_id.insert(CompactString::from(external_id), number);
     }
 
     /// Inserts a record with a number the store has not held yet; answers it.

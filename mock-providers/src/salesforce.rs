@@ -879,6 +879,9 @@ enum Plan<'a> {
     Create {
         object: &'static str,
         external_id: Cow<'a, str>,
+        /// Whether an earlier record of the batch creates the same external id: only then can
+        /// the record exist by the time this one is applied.
+        after_another: bool,
         fields: Fields<'a>,
     },
     Update {
@@ -998,6 +1001,7 @@ fn upsert(
                     Plan::Create {
                         object,
                         external_id,
+                        after_another: earlier,
                         fields,
                     }
                 }
@@ -1167,13 +1171,16 @@ fn apply(
         match plan {
             Plan::Create {
                 external_id,
+                after_another,
                 mut fields,
                 ..
             } => {
-                // An earlier record of this batch may have created it meanwhile.
+                // An earlier record of this batch may have created it meanwhile (nothing else in
+                // a batch writes an external id).
                 let existing = writer
                     .as_ref()
                     .ok()
+                    .filter(|_| after_another)
                     .and_then(|w| w.store.get_by_external_id(&external_id))
                     .map(|r| r.id.clone());
                 set_field(
