@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 
 use crate::budget::RollingWindow;
 use crate::error::MockError;
@@ -208,63 +210,279 @@ pub struct Credentials {
     pub refresh_token: String,
 }
 
+/// A stored property value. A null is never stored: writing one removes the property.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PropertyValue {
+    /// A string, inline when it has at most 24 bytes.
+    String(CompactString),
+    /// Any other JSON value (a number, a boolean, an array or an object), as given. Never a
+    /// string or a null.
+    Json(Box<Value>),
+}
+
+impl PropertyValue {
+    /// The stored form of `value`; `None` for a null.
+    pub fn from_value(value: Value) -> Option<Self> {
+        match value {
+            Value::Null => None,
+            Value::String(s) => Some(PropertyValue::String(CompactString::from(s))),
+            other => Some(PropertyValue::Json(Box::new(other))),
+        }
+    }
+
+    /// The string, if it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            PropertyValue::String(s) => Some(s.as_str()),
+            PropertyValue::Json(_) => None,
+        }
+    }
+
+    /// The value as JSON.
+    pub fn to_value(&self) -> Value {
+        match self {
+            PropertyValue::String(s) => Value::String(s.as_str().to_owned()),
+            PropertyValue::Json(v) => (**v).clone(),
+        }
+    }
+
+    /// Writes the value as compact JSON, byte for byte as `to_value().to_string()` would.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            PropertyValue::String(s) => crate::wire::string(out, s),
+            PropertyValue::Json(v) => crate::wire::value(out, v),
+        }
+    }
+}
+
+/// A record's properties: sorted by name in byte order (as a `BTreeMap<String, _>` iterates),
+/// each name once, no nulls. A sorted vector of inline strings: one allocation for a typical
+/// record instead of a tree node plus two `String`s per property.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Properties(Vec<(CompactString, PropertyValue)>);
+
+impl Properties {
+    /// No properties.
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// From a map's entries: nulls are dropped.
+    pub fn from_map(map: BTreeMap<String, Value>) -> Self {
+        Self(
+            map.into_iter()
+                .filter_map(|(k, v)| Some((CompactString::from(k), PropertyValue::from_value(v)?)))
+                .collect(),
+        )
+    }
+
+    /// From entries already sorted by name with each name once (checked in debug builds).
+    pub(crate) fn from_sorted(entries: Vec<(CompactString, PropertyValue)>) -> Self {
+        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
+        Self(entries)
+    }
+
+    /// How many properties.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(name))
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&PropertyValue> {
+        self.position(name).ok().map(|i| &self.0[i].1)
+    }
+
+    /// [`Properties::get`], trying position `*hint` first and leaving there where `name` was
+    /// found: records written alike keep their names at the same positions.
+    pub(crate) fn get_hinted(&self, name: &str, hint: &mut usize) -> Option<&PropertyValue> {
+        if let Some((k, v)) = self.0.get(*hint)
+            && k.as_str() == name
+        {
+            return Some(v);
+        }
+        let i = self.position(name).ok()?;
+        *hint = i;
+        Some(&self.0[i].1)
+    }
+
+    /// The value of `name`, if it is a string.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(PropertyValue::as_str)
+    }
+
+    /// The properties in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &PropertyValue)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Sets `name` to `value`, or removes it when `value` is `None` (a null write).
+    pub fn set(&mut self, name: &str, value: Option<PropertyValue>) {
+        match (self.position(name), value) {
+            (Ok(i), Some(value)) => self.0[i].1 = value,
+            (Ok(i), None) => {
+                self.0.remove(i);
+            }
+            (Err(i), Some(value)) => self.0.insert(i, (CompactString::from(name), value)),
+            (Err(_), None) => {}
+        }
+    }
+
+    /// As the map the Rust and admin APIs show.
+    pub fn to_map(&self) -> BTreeMap<String, Value> {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_value()))
+            .collect()
+    }
+}
+
 /// One stored record. Its property names are provider-side (`firstname`, `LastName`, ...).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// Creation counter: ascending number = ascending id, for both providers.
     pub number: u64,
-    pub id: String,
-    pub properties: BTreeMap<String, serde_json::Value>,
+    pub id: CompactString,
+    pub properties: Properties,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
 
+/// How a store's record ids spell their creation numbers, so that an id finds its record
+/// without an index of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdScheme {
+    /// HubSpot: the number in decimal.
+    #[default]
+    Decimal,
+    /// Salesforce: the 18-character id of `ids::salesforce_id`.
+    Salesforce,
+}
+
+impl IdScheme {
+    /// The number an id of this scheme spells, if it spells one. Only a candidate: the caller
+    /// checks that the record with this number has exactly this id.
+    fn number(self, id: &str) -> Option<u64> {
+        match self {
+            IdScheme::Decimal => id.parse().ok(),
+            IdScheme::Salesforce => crate::ids::salesforce_number(id),
+        }
+    }
+}
+
 /// The records of one object type in one account, in id order, with an index on the external id.
+/// A record's provider id spells its number ([`IdScheme`]), so ids need no index.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectStore {
     pub records: BTreeMap<u64, Record>,
-    pub by_id: BTreeMap<String, u64>,
-    pub by_external_id: BTreeMap<String, u64>,
+    pub ids: IdScheme,
+    pub by_external_id: BTreeMap<CompactString, u64>,
     /// When a record was last removed (a deletion leaves no record to carry a timestamp).
     pub last_removal_ms: Option<Millis>,
 }
 
 impl ObjectStore {
-    /// The record with this provider id.
-    pub fn get(&self, id: &str) -> Option<&Record> {
-        self.by_id.get(id).and_then(|n| self.records.get(n))
+    /// An empty store whose ids follow `ids`.
+    pub fn new(ids: IdScheme) -> Self {
+        Self {
+            ids,
+            ..Self::default()
+        }
     }
 
-    /// Inserts or replaces a record and keeps the indexes in step.
-    pub fn put(&mut self, record: Record, external_id_field: &str) {
-        if let Some(old) = self.records.get(&record.number)
-            && let Some(ext) = old
-                .properties
-                .get(external_id_field)
-                .and_then(|v| v.as_str())
-            && self.by_external_id.get(ext) == Some(&record.number)
-        {
-            self.by_external_id.remove(ext);
+    /// The record with this provider id.
+    pub fn get(&self, id: &str) -> Option<&Record> {
+        let number = self.ids.number(id)?;
+        self.records.get(&number).filter(|r| r.id == id)
+    }
+
+    /// The record whose external id (a string in `external_id_field`) is `external_id`.
+    pub fn get_by_external_id(&self, external_id: &str) -> Option<&Record> {
+        self.by_external_id
+            .get(external_id)
+            .and_then(|n| self.records.get(n))
+    }
+
+    /// Points the external-id index at `number` for `external_id`.
+    fn index_external_id(
+        by_external_id: &mut BTreeMap<CompactString, u64>,
+        external_id: &str,
+        number: u64,
+    ) {
+        // One search; the key is inline (no allocation) up to 24 bytes.
+        by_external_id.insert(CompactString::from(external_id), number);
+    }
+
+    /// Inserts a record with a number the store has not held yet; answers it.
+    pub fn insert_new(&mut self, record: Record, external_id_field: &str) -> &Record {
+        let number = record.number;
+        debug_assert!(!self.records.contains_key(&number));
+        debug_assert_eq!(self.ids.number(&record.id), Some(number));
+        if let Some(ext) = record.properties.get_str(external_id_field) {
+            Self::index_external_id(&mut self.by_external_id, ext, number);
         }
-        if let Some(ext) = record
+        self.records.entry(number).or_insert(record)
+    }
+
+    /// Applies `changes` to the record with provider id `id` in place (`None` removes a
+    /// property), sets its `updated_at` and keeps the indexes in step; answers the record.
+    ///
+    /// The external-id index ends as a replace of the whole record always left it: the old
+    /// external id stops naming this record if it changed, and the current one names it.
+    pub fn merge<N: AsRef<str>>(
+        &mut self,
+        id: &str,
+        now: Millis,
+        external_id_field: &str,
+        changes: impl IntoIterator<Item = (N, Option<PropertyValue>)>,
+    ) -> Option<&Record> {
+        let number = self.get(id)?.number;
+        self.merge_at(number, now, external_id_field, changes)
+    }
+
+    /// [`ObjectStore::merge`] on the record with creation number `number`.
+    pub fn merge_at<N: AsRef<str>>(
+        &mut self,
+        number: u64,
+        now: Millis,
+        external_id_field: &str,
+        changes: impl IntoIterator<Item = (N, Option<PropertyValue>)>,
+    ) -> Option<&Record> {
+        let record = self.records.get_mut(&number)?;
+        let old_ext = record
             .properties
-            .get(external_id_field)
-            .and_then(|v| v.as_str())
-        {
-            self.by_external_id.insert(ext.to_owned(), record.number);
+            .get_str(external_id_field)
+            .map(CompactString::from);
+        for (name, value) in changes {
+            record.properties.set(name.as_ref(), value);
         }
-        self.by_id.insert(record.id.clone(), record.number);
-        self.records.insert(record.number, record);
+        record.updated_at = now;
+        let new_ext = record.properties.get_str(external_id_field);
+        if let Some(old) = old_ext.as_deref()
+            && Some(old) != new_ext
+            && self.by_external_id.get(old) == Some(&number)
+        {
+            self.by_external_id.remove(old);
+        }
+        if let Some(ext) = new_ext {
+            Self::index_external_id(&mut self.by_external_id, ext, number);
+        }
+        Some(record)
     }
 
     /// Removes a record; answers it.
     pub fn remove(&mut self, id: &str, external_id_field: &str) -> Option<Record> {
-        let number = self.by_id.remove(id)?;
+        let number = self.get(id)?.number;
         let record = self.records.remove(&number)?;
-        if let Some(ext) = record
-            .properties
-            .get(external_id_field)
-            .and_then(|v| v.as_str())
+        if let Some(ext) = record.properties.get_str(external_id_field)
             && self.by_external_id.get(ext) == Some(&number)
         {
             self.by_external_id.remove(ext);

@@ -10,16 +10,24 @@
 //! Batch results come back in reverse input order: HubSpot does not keep input order, and a
 //! target that matches results by position must fail here rather than in production.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
+use compact_str::CompactString;
 use http::Method;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::account::Record;
+use crate::account::{Properties, PropertyValue, Record};
 use crate::ids;
-use crate::mock::{ApiRoute, Incoming, Mock, Route, TokenError};
+use crate::mock::{ApiRoute, Incoming, Mock, Route, StoreWriter, TokenError};
 use crate::seam::{Millis, ProviderResponse};
-use crate::time;
+use crate::time::{Form, StampWriter};
+use crate::wire::{self, Object};
+
+#[cfg(test)]
+pub(crate) mod oracle;
+#[cfg(test)]
+mod tests;
 
 /// The unique property a target's upserts key on.
 pub const EXTERNAL_ID_PROPERTY: &str = "endgrate_internal_id";
@@ -113,37 +121,57 @@ fn default_properties(object: &str) -> &'static [&'static str] {
     }
 }
 
-/// The record's properties as HubSpot shows them: the asked-for ones (null when unset) plus the
-/// system properties it always includes.
-fn shown_properties(record: &Record, object: &str, names: &[String]) -> Map<String, Value> {
-    let mut shown = Map::new();
+/// Where a shown property's value comes from.
+#[derive(Debug, Clone, Copy)]
+enum Shown<'a> {
+    /// A stored property (`null` when unset).
+    Property(&'a str),
+    /// `hs_object_id`.
+    Id,
+    /// `createdate`.
+    Created,
+    /// `lastmodifieddate` (`hs_lastmodifieddate` for companies).
+    Updated,
+}
+
+/// The `properties` of a listed record, as HubSpot shows them: the asked-for ones (null when
+/// unset) plus the system properties it always includes, each system property taking the place
+/// of an asked-for one of the same name. One layout per request, the same for every record.
+fn list_layout<'a>(object: &str, names: &[&'a str]) -> Object<'a, Shown<'a>> {
+    let mut layout = Object::with_capacity(names.len() + 3);
     for name in names {
-        shown.insert(
-            name.clone(),
-            record.properties.get(name).cloned().unwrap_or(Value::Null),
-        );
+        layout.insert(name, Shown::Property(name));
     }
-    system_properties(&mut shown, record, object);
-    shown
+    layout.insert("hs_object_id", Shown::Id);
+    layout.insert("createdate", Shown::Created);
+    layout.insert(lastmodified_property(object), Shown::Updated);
+    layout
 }
 
-fn system_properties(shown: &mut Map<String, Value>, record: &Record, object: &str) {
-    shown.insert("hs_object_id".into(), record.id.clone().into());
-    shown.insert("createdate".into(), time::rfc3339(record.created_at).into());
-    shown.insert(
-        lastmodified_property(object).into(),
-        time::rfc3339(record.updated_at).into(),
-    );
+/// Writes `"id":…,"properties":` then the properties (by `properties`), then
+/// `,"createdAt":…,"updatedAt":…,"archived":false`: a record without its closing brace.
+fn write_record(
+    out: &mut Vec<u8>,
+    stamps: &mut StampWriter,
+    record: &Record,
+    properties: impl FnOnce(&mut Vec<u8>, &mut StampWriter),
+) {
+    out.extend_from_slice(b"{\"id\":");
+    wire::string(out, &record.id);
+    out.extend_from_slice(b",\"properties\":");
+    properties(out, stamps);
+    out.extend_from_slice(b",\"createdAt\":");
+    stamps.write_json(out, record.created_at);
+    out.extend_from_slice(b",\"updatedAt\":");
+    stamps.write_json(out, record.updated_at);
+    out.extend_from_slice(b",\"archived\":false");
 }
 
-fn record_json(record: &Record, properties: Map<String, Value>) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert("id".into(), record.id.clone().into());
-    out.insert("properties".into(), Value::Object(properties));
-    out.insert("createdAt".into(), time::rfc3339(record.created_at).into());
-    out.insert("updatedAt".into(), time::rfc3339(record.updated_at).into());
-    out.insert("archived".into(), false.into());
-    out
+fn write_property(out: &mut Vec<u8>, value: Option<&PropertyValue>) {
+    match value {
+        Some(value) => value.write_json(out),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 fn list(mock: &mut Mock, account_id: &str, object: &str, incoming: &Incoming) -> ProviderResponse {
@@ -168,19 +196,15 @@ fn list(mock: &mut Mock, account_id: &str, object: &str, incoming: &Incoming) ->
             return validation_error(mock, "after must be a paging cursor returned by this API");
         }
     };
-    let mut names: Vec<String> = pairs
+    let mut names: Vec<&str> = pairs
         .iter()
         .filter(|(k, _)| k == "properties")
         .flat_map(|(_, v)| v.split(','))
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .map(ToOwned::to_owned)
         .collect();
     if names.is_empty() && get("properties").is_none() {
-        names = default_properties(object)
-            .iter()
-            .map(|p| (*p).to_owned())
-            .collect();
+        names = default_properties(object).to_vec();
     }
     let page_size = mock
         .accounts
@@ -196,13 +220,45 @@ fn list(mock: &mut Mock, account_id: &str, object: &str, incoming: &Incoming) ->
         .take(page_size as usize + 1)
         .collect();
     let more = page.len() > page_size as usize;
-    let results: Vec<Value> = page
-        .iter()
-        .take(page_size as usize)
-        .map(|r| Value::Object(record_json(r, shown_properties(r, object, &names))))
+    // The layout's keys, written once for the whole page.
+    let layout: Vec<(Vec<u8>, Shown<'_>)> = list_layout(object, &names)
+        .members()
+        .map(|(name, shown)| {
+            let mut key = Vec::with_capacity(name.len() + 3);
+            wire::key(&mut key, name);
+            (key, *shown)
+        })
         .collect();
-    let mut body = Map::new();
-    body.insert("results".into(), Value::Array(results));
+    // Where each shown property sat in the last record: the next one most likely has it there.
+    let mut hints = vec![0usize; layout.len()];
+    let mut stamps = StampWriter::new(Form::Rfc3339);
+    let mut out = Vec::with_capacity(64 + page.len() * (160 + 48 * names.len()));
+    out.extend_from_slice(b"{\"results\":[");
+    for (i, record) in page.iter().take(page_size as usize).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_record(&mut out, &mut stamps, record, |out, stamps| {
+            out.push(b'{');
+            for (j, ((key, shown), hint)) in layout.iter().zip(&mut hints).enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(key);
+                match shown {
+                    Shown::Property(name) => {
+                        write_property(out, record.properties.get_hinted(name, hint));
+                    }
+                    Shown::Id => wire::string(out, &record.id),
+                    Shown::Created => stamps.write_json(out, record.created_at),
+                    Shown::Updated => stamps.write_json(out, record.updated_at),
+                }
+            }
+            out.push(b'}');
+        });
+        out.push(b'}');
+    }
+    out.push(b']');
     if more {
         let next_after = page[page_size as usize - 1].number + 1;
         let mut link = format!(
@@ -216,22 +272,44 @@ fn list(mock: &mut Mock, account_id: &str, object: &str, incoming: &Incoming) ->
                     .map_or_else(|_| String::new(), |s| s.trim_start_matches('=').to_owned()),
             );
         }
-        body.insert(
-            "paging".into(),
-            json!({"next": {"after": next_after.to_string(), "link": link}}),
-        );
+        out.extend_from_slice(b",\"paging\":{\"next\":{\"after\":");
+        wire::string(&mut out, itoa::Buffer::new().format(next_after));
+        out.extend_from_slice(b",\"link\":");
+        wire::string(&mut out, &link);
+        out.extend_from_slice(b"}}");
     }
-    mock.json(200, &Value::Object(body))
+    out.push(b'}');
+    mock.json_bytes(200, out)
 }
 
-/// One validated batch input.
-struct Input {
+/// A property value of a batch input.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum InputValue<'a> {
+    Str(Cow<'a, str>),
+    /// Anything but a string: a null, boolean, number, array or object.
+    Json(Value),
+}
+
+/// One parsed batch input, borrowed from the body where the fast path read it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Input<'a> {
     /// The external id (upsert) or record id (update), as the input gave it.
-    id: String,
-    properties: BTreeMap<String, Value>,
+    pub id: Cow<'a, str>,
+    /// Sorted by name, each name once (the last of repeated keys wins, as in a `Value` parse).
+    pub properties: Vec<(Cow<'a, str>, InputValue<'a>)>,
 }
 
-fn parse_inputs(body: &[u8], kind: Kind) -> Result<Vec<Input>, String> {
+/// The batch body's inputs, or the validation message: the fast path when it can prove the
+/// body has the common valid shape, else the `Value` parse that gives every message.
+fn parse_inputs(body: &[u8], kind: Kind) -> Result<Vec<Input<'_>>, String> {
+    match fast::inputs(body, kind) {
+        Some(inputs) => Ok(inputs),
+        None => parse_inputs_value(body, kind),
+    }
+}
+
+/// The `Value`-based parse: every shape, every message.
+fn parse_inputs_value(body: &[u8], kind: Kind) -> Result<Vec<Input<'static>>, String> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         format!(
             "Invalid input JSON on line {}, column {}: {e}",
@@ -268,7 +346,7 @@ fn parse_inputs(body: &[u8], kind: Kind) -> Result<Vec<Input>, String> {
                 }
             }
         }
-        let properties = match input.get("properties") {
+        let properties: BTreeMap<String, Value> = match input.get("properties") {
             None | Some(Value::Null) => BTreeMap::new(),
             Some(Value::Object(map)) => map.clone().into_iter().collect(),
             Some(_) => {
@@ -281,27 +359,216 @@ fn parse_inputs(body: &[u8], kind: Kind) -> Result<Vec<Input>, String> {
             return Err(format!("Duplicate IDs found in batch input: [{id}]"));
         }
         parsed.push(Input {
-            id: id.to_owned(),
-            properties,
+            id: Cow::Owned(id.to_owned()),
+            properties: properties
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => InputValue::Str(Cow::Owned(s)),
+                        other => InputValue::Json(other),
+                    };
+                    (Cow::Owned(k), v)
+                })
+                .collect(),
         });
     }
     Ok(parsed)
 }
 
+/// The borrowing parse of the common batch body; `None` whenever it cannot prove the body is
+/// that shape, and the `Value` parse decides.
+mod fast {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    use super::{BATCH_MAX, EXTERNAL_ID_PROPERTY, Input, InputValue, Kind};
+    use crate::fastjson::{Scalar, Skip, Text, give_up, next_key, parse_body};
+
+    /// The inputs of `{"inputs": [...]}` when every input is an object with a string `id`, (for
+    /// an upsert) `"idProperty": "endgrate_internal_id"`, and `properties` null, absent or an
+    /// object of scalars (of a repeated name the last wins); `inputs`, `id`, `idProperty` and
+    /// `properties` each once, at most [`BATCH_MAX`] inputs, no two with the same id.
+    pub(super) fn inputs(body: &[u8], kind: Kind) -> Option<Vec<Input<'_>>> {
+        let inputs = parse_body(body, |de| de.deserialize_map(BodyVisitor { kind }))?;
+        let mut ids: Vec<&str> = inputs.iter().map(|input| input.id.as_ref()).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return None;
+        }
+        Some(inputs)
+    }
+
+    struct BodyVisitor {
+        kind: Kind,
+    }
+
+    impl<'de> Visitor<'de> for BodyVisitor {
+        type Value = Vec<Input<'de>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a batch body")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut inputs = None;
+            // Bounded by the body's length.
+            while let Some(key) = next_key(&mut map)? {
+                if key == "inputs" {
+                    if inputs.is_some() {
+                        return Err(give_up());
+                    }
+                    inputs = Some(map.next_value_seed(InputsSeed { kind: self.kind })?);
+                } else {
+                    map.next_value::<Skip>()?;
+                }
+            }
+            inputs.ok_or_else(give_up)
+        }
+    }
+
+    struct InputsSeed {
+        kind: Kind,
+    }
+
+    impl<'de> DeserializeSeed<'de> for InputsSeed {
+        type Value = Vec<Input<'de>>;
+        fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+            de.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for InputsSeed {
+        type Value = Vec<Input<'de>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of inputs")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            // serde_json gives no size hint: room for the most a batch may carry, at once.
+            let mut inputs = Vec::with_capacity(BATCH_MAX);
+            while let Some(input) = seq.next_element_seed(InputSeed { kind: self.kind })? {
+                if inputs.len() == BATCH_MAX {
+                    return Err(give_up());
+                }
+                inputs.push(input);
+            }
+            Ok(inputs)
+        }
+    }
+
+    struct InputSeed {
+        kind: Kind,
+    }
+
+    impl<'de> DeserializeSeed<'de> for InputSeed {
+        type Value = Input<'de>;
+        fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+            de.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for InputSeed {
+        type Value = Input<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an input object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut id = None;
+            let mut id_property_seen = false;
+            let mut properties = None;
+            // Bounded by the body's length.
+            while let Some(key) = next_key(&mut map)? {
+                match key.as_ref() {
+                    "id" if id.is_none() => id = Some(map.next_value::<Text<'de>>()?.0),
+                    "idProperty" if !id_property_seen && self.kind == Kind::Upsert => {
+                        id_property_seen = true;
+                        if map.next_value::<Text<'de>>()?.0 != EXTERNAL_ID_PROPERTY {
+                            return Err(give_up());
+                        }
+                    }
+                    "properties" if properties.is_none() => {
+                        properties = Some(map.next_value_seed(PropertiesSeed)?);
+                    }
+                    "id" | "properties" => return Err(give_up()),
+                    "idProperty" if self.kind == Kind::Upsert => return Err(give_up()),
+                    _ => {
+                        map.next_value::<Skip>()?;
+                    }
+                }
+            }
+            if self.kind == Kind::Upsert && !id_property_seen {
+                return Err(give_up());
+            }
+            Ok(Input {
+                id: id.ok_or_else(give_up)?,
+                properties: properties.unwrap_or_default(),
+            })
+        }
+    }
+
+    struct PropertiesSeed;
+
+    impl<'de> DeserializeSeed<'de> for PropertiesSeed {
+        type Value = Vec<(Cow<'de, str>, InputValue<'de>)>;
+        fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+            de.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for PropertiesSeed {
+        type Value = Vec<(Cow<'de, str>, InputValue<'de>)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of properties or null")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut properties = Vec::with_capacity(map.size_hint().unwrap_or(8));
+            // Bounded by the body's length.
+            while let Some(key) = next_key(&mut map)? {
+                let value = match map.next_value::<Scalar<'de>>()? {
+                    Scalar::Str(s) => InputValue::Str(s),
+                    Scalar::Other(v) => InputValue::Json(v),
+                };
+                properties.push((key, value));
+            }
+            // Stable, so that of repeated names the last comes last and wins, as in a `Value`.
+            properties.sort_by(|a: &(Cow<'_, str>, _), b| a.0.cmp(&b.0));
+            if properties.windows(2).any(|w| w[0].0 == w[1].0) {
+                let mut unique: Vec<(Cow<'de, str>, InputValue<'de>)> =
+                    Vec::with_capacity(properties.len());
+                for (name, value) in properties {
+                    match unique.last_mut() {
+                        Some(last) if last.0 == name => last.1 = value,
+                        _ => unique.push((name, value)),
+                    }
+                }
+                properties = unique;
+            }
+            Ok(properties)
+        }
+    }
+}
+
 /// Why one input failed: HubSpot's per-input error, before the `context` is added.
-fn input_problem(input: &Input) -> Option<(&'static str, String)> {
+fn input_problem(input: &Input<'_>) -> Option<(&'static str, String)> {
     if input.id.is_empty() {
         return Some(("VALIDATION_ERROR", "id must not be empty".into()));
     }
+    let mut email = None;
     for (name, value) in &input.properties {
-        if matches!(value, Value::Object(_) | Value::Array(_)) {
-            return Some((
-                "VALIDATION_ERROR",
-                format!("Property values were not valid: {name} must be a string"),
-            ));
+        match value {
+            InputValue::Json(Value::Object(_) | Value::Array(_)) => {
+                return Some((
+                    "VALIDATION_ERROR",
+                    format!("Property values were not valid: {name} must be a string"),
+                ));
+            }
+            InputValue::Str(s) if name == "email" => email = Some(s),
+            _ => {}
         }
     }
-    if let Some(email) = input.properties.get("email").and_then(Value::as_str)
+    if let Some(email) = email
         && !email.contains('@')
     {
         return Some((
@@ -312,6 +579,118 @@ fn input_problem(input: &Input) -> Option<(&'static str, String)> {
         ));
     }
     None
+}
+
+/// A written value as HubSpot stores it: strings only (numbers and booleans become their text),
+/// and a null removes the property.
+fn stored(value: &InputValue<'_>) -> Option<PropertyValue> {
+    match value {
+        InputValue::Str(s) => Some(PropertyValue::String(CompactString::from(s.as_ref()))),
+        InputValue::Json(Value::Null) => None,
+        InputValue::Json(Value::Number(n)) => {
+            Some(PropertyValue::String(CompactString::from(n.to_string())))
+        }
+        InputValue::Json(Value::Bool(b)) => {
+            Some(PropertyValue::String(CompactString::from(b.to_string())))
+        }
+        InputValue::Json(other) => PropertyValue::from_value(other.clone()),
+    }
+}
+
+/// Writes one per-input error.
+fn write_error(out: &mut Vec<u8>, category: &str, message: &str, id: &str) {
+    out.extend_from_slice(b"{\"status\":\"error\",\"category\":");
+    wire::string(out, category);
+    out.extend_from_slice(b",\"message\":");
+    wire::string(out, message);
+    out.extend_from_slice(b",\"context\":{\"ids\":[");
+    wire::string(out, id);
+    out.extend_from_slice(b"]}}");
+}
+
+/// Writes the result of one written input: the record with the input's properties as stored
+/// (null when a null removed them), the external id (upserts) and the system properties, each
+/// of these taking the place of an input property of the same name; then `"new"`.
+fn write_result(
+    out: &mut Vec<u8>,
+    stamps: &mut StampWriter,
+    record: &Record,
+    input: &Input<'_>,
+    kind: Kind,
+    object: &str,
+    new: bool,
+) {
+    /// The properties a result shows whatever the input wrote.
+    #[derive(Clone, Copy)]
+    enum Fixed {
+        ExternalId,
+        Id,
+        Created,
+        Updated,
+    }
+    let overrides = [
+        (kind == Kind::Upsert).then_some((EXTERNAL_ID_PROPERTY, Fixed::ExternalId)),
+        Some(("hs_object_id", Fixed::Id)),
+        Some(("createdate", Fixed::Created)),
+        Some((lastmodified_property(object), Fixed::Updated)),
+    ];
+    // Which of the fixed properties the input also wrote, so that they show in its place.
+    let mut overridden = [false; 4];
+    let override_of = |name: &str| {
+        overrides
+            .iter()
+            .enumerate()
+            .find(|(_, fixed)| fixed.is_some_and(|(key, _)| key == name))
+            .and_then(|(i, fixed)| fixed.map(|(_, fixed)| (i, fixed)))
+    };
+    let write_fixed = |out: &mut Vec<u8>, stamps: &mut StampWriter, fixed: Fixed| match fixed {
+        Fixed::ExternalId => wire::string(out, &input.id),
+        Fixed::Id => wire::string(out, &record.id),
+        Fixed::Created => stamps.write_json(out, record.created_at),
+        Fixed::Updated => stamps.write_json(out, record.updated_at),
+    };
+    write_record(out, stamps, record, |out, stamps| {
+        out.push(b'{');
+        let mut first = true;
+        // Both sorted by name: one walk finds each input property's stored value.
+        let mut stored = record.properties.iter().peekable();
+        for (name, _) in &input.properties {
+            wire::member(out, first, name);
+            first = false;
+            if let Some((i, fixed)) = override_of(name) {
+                overridden[i] = true;
+                write_fixed(out, stamps, fixed);
+                continue;
+            }
+            let mut value = None;
+            while let Some((key, v)) = stored.peek() {
+                match (*key).cmp(name.as_ref()) {
+                    std::cmp::Ordering::Less => {
+                        stored.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        value = Some(*v);
+                        break;
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
+            }
+            write_property(out, value);
+        }
+        for (i, fixed) in overrides.iter().enumerate() {
+            if let Some((name, fixed)) = fixed
+                && !overridden[i]
+            {
+                wire::member(out, first, name);
+                first = false;
+                write_fixed(out, stamps, *fixed);
+            }
+        }
+        out.push(b'}');
+    });
+    out.extend_from_slice(b",\"new\":");
+    wire::boolean(out, new);
+    out.push(b'}');
 }
 
 fn batch(
@@ -326,112 +705,137 @@ fn batch(
         Ok(inputs) => inputs,
         Err(message) => return validation_error(mock, &message),
     };
-    let mut results = Vec::with_capacity(inputs.len());
+    let mut stamps = StampWriter::new(Form::Rfc3339);
+    // Each result's bytes, in input order; the answer lists them in reverse.
+    let mut results = Vec::with_capacity(inputs.len() * 400);
+    let mut spans = Vec::with_capacity(inputs.len());
     let mut errors = Vec::new();
-    for input in inputs {
-        if let Some((category, message)) = input_problem(&input) {
-            errors.push(json!({
-                "status": "error",
-                "category": category,
-                "message": message,
-                "context": {"ids": [input.id]},
-            }));
+    let mut error_count = 0u64;
+    // Every input of a batch that cannot reach the store is an error of its own.
+    let mut writer = mock.writer(account_id, object).ok();
+    for input in &inputs {
+        if let Some((category, message)) = input_problem(input) {
+            if error_count > 0 {
+                errors.push(b',');
+            }
+            write_error(&mut errors, category, &message, &input.id);
+            error_count += 1;
             continue;
         }
-        let written = match kind {
-            Kind::Upsert => upsert_one(mock, now, account_id, object, &input),
-            Kind::Update | Kind::List => update_one(mock, now, account_id, object, &input),
-        };
+        let written = writer.as_mut().and_then(|writer| match kind {
+            Kind::Upsert => upsert_one(writer, now, input),
+            Kind::Update | Kind::List => update_one(writer, now, input),
+        });
         match written {
             Some((record, new)) => {
-                let mut properties: Map<String, Value> = input
-                    .properties
-                    .keys()
-                    .map(|k| {
-                        (
-                            k.clone(),
-                            record.properties.get(k).cloned().unwrap_or(Value::Null),
-                        )
-                    })
-                    .collect();
-                if kind == Kind::Upsert {
-                    properties.insert(EXTERNAL_ID_PROPERTY.into(), input.id.clone().into());
-                }
-                system_properties(&mut properties, &record, object);
-                let mut result = record_json(&record, properties);
-                result.insert("new".into(), new.into());
-                results.push(Value::Object(result));
+                let start = results.len();
+                write_result(&mut results, &mut stamps, record, input, kind, object, new);
+                spans.push(start..results.len());
             }
-            None => errors.push(json!({
-                "status": "error",
-                "category": "OBJECT_NOT_FOUND",
-                "message": format!("Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.", object.to_uppercase()),
-                "context": {"ids": [input.id]},
-            })),
+            None => {
+                if error_count > 0 {
+                    errors.push(b',');
+                }
+                let message = format!(
+                    "Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.",
+                    object.to_uppercase()
+                );
+                write_error(&mut errors, "OBJECT_NOT_FOUND", &message, &input.id);
+                error_count += 1;
+            }
         }
     }
+    let mut out = Vec::with_capacity(results.len() + errors.len() + 160);
+    out.extend_from_slice(b"{\"status\":\"COMPLETE\",\"results\":[");
     // Not in input order, as HubSpot: a target must match results by id.
-    results.reverse();
-    let stamp = time::rfc3339(now);
-    let mut body = Map::new();
-    body.insert("status".into(), "COMPLETE".into());
-    body.insert("results".into(), Value::Array(results));
-    body.insert("startedAt".into(), stamp.clone().into());
-    body.insert("completedAt".into(), stamp.into());
-    if errors.is_empty() {
-        mock.json(200, &Value::Object(body))
+    for (i, span) in spans.iter().rev().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&results[span.clone()]);
+    }
+    out.extend_from_slice(b"],\"startedAt\":");
+    stamps.write_json(&mut out, now);
+    out.extend_from_slice(b",\"completedAt\":");
+    stamps.write_json(&mut out, now);
+    if error_count == 0 {
+        out.push(b'}');
+        mock.json_bytes(200, out)
     } else {
-        body.insert("numErrors".into(), errors.len().into());
-        body.insert("errors".into(), Value::Array(errors));
-        mock.json(207, &Value::Object(body))
+        out.extend_from_slice(b",\"numErrors\":");
+        wire::number(&mut out, error_count);
+        out.extend_from_slice(b",\"errors\":[");
+        out.extend_from_slice(&errors);
+        out.extend_from_slice(b"]}");
+        mock.json_bytes(207, out)
     }
 }
 
-fn upsert_one(
-    mock: &mut Mock,
+/// Creates or updates the record the input's external id names; answers it and whether it is
+/// new.
+fn upsert_one<'w>(
+    writer: &'w mut StoreWriter<'_>,
     now: Millis,
-    account_id: &str,
-    object: &str,
-    input: &Input,
-) -> Option<(Record, bool)> {
-    let existing = mock
-        .store(account_id, object)
-        .ok()?
-        .by_external_id
-        .get(&input.id)
-        .and_then(|n| mock.store(account_id, object).ok()?.records.get(n))
-        .map(|r| r.id.clone());
-    let mut properties = input.properties.clone();
-    properties.insert(EXTERNAL_ID_PROPERTY.into(), input.id.clone().into());
+    input: &Input<'_>,
+) -> Option<(&'w Record, bool)> {
+    let existing = writer.store.get_by_external_id(&input.id).map(|r| r.number);
+    let external_id = || PropertyValue::String(CompactString::from(input.id.as_ref()));
     match existing {
-        Some(id) => mock
-            .merge_record(now, account_id, object, &id, properties)
-            .ok()
-            .map(|r| (r, false)),
+        Some(number) => {
+            // The input's properties with the external id set to the input's id, in name order.
+            let split = input
+                .properties
+                .partition_point(|(name, _)| name.as_ref() < EXTERNAL_ID_PROPERTY);
+            fn change<'i>(
+                (name, value): &'i (Cow<'_, str>, InputValue<'_>),
+            ) -> (&'i str, Option<PropertyValue>) {
+                (name.as_ref(), stored(value))
+            }
+            let changes = input.properties[..split]
+                .iter()
+                .map(change)
+                .chain(std::iter::once((EXTERNAL_ID_PROPERTY, Some(external_id()))))
+                .chain(
+                    input.properties[split..]
+                        .iter()
+                        .filter(|(name, _)| name != EXTERNAL_ID_PROPERTY)
+                        .map(change),
+                );
+            writer.merge_at(now, number, changes).map(|r| (r, false))
+        }
         None => {
-            let id = mock
-                .create_record(now, account_id, object, properties)
-                .ok()?;
-            mock.store(account_id, object)
-                .ok()?
-                .get(&id)
-                .cloned()
-                .map(|r| (r, true))
+            let mut entries = Vec::with_capacity(input.properties.len() + 1);
+            for (name, value) in &input.properties {
+                if name != EXTERNAL_ID_PROPERTY
+                    && let Some(value) = stored(value)
+                {
+                    entries.push((CompactString::from(name.as_ref()), value));
+                }
+            }
+            let at = entries
+                .binary_search_by(|(k, _)| k.as_str().cmp(EXTERNAL_ID_PROPERTY))
+                .unwrap_or_else(|at| at);
+            entries.insert(
+                at,
+                (CompactString::from(EXTERNAL_ID_PROPERTY), external_id()),
+            );
+            Some((writer.create(now, Properties::from_sorted(entries)), true))
         }
     }
 }
 
-fn update_one(
-    mock: &mut Mock,
+/// Updates the record with the input's id; answers it.
+fn update_one<'w>(
+    writer: &'w mut StoreWriter<'_>,
     now: Millis,
-    account_id: &str,
-    object: &str,
-    input: &Input,
-) -> Option<(Record, bool)> {
-    mock.store(account_id, object).ok()?.get(&input.id)?;
-    mock.merge_record(now, account_id, object, &input.id, input.properties.clone())
-        .ok()
-        .map(|r| (r, false))
+    input: &Input<'_>,
+) -> Option<(&'w Record, bool)> {
+    let number = writer.store.get(&input.id)?.number;
+    let changes = input
+        .properties
+        .iter()
+        .map(|(name, value)| (name.as_ref(), stored(value)));
+    writer.merge_at(now, number, changes).map(|r| (r, false))
 }
 
 // -------------------------------------------------------------------- fixed answers

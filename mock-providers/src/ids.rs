@@ -36,6 +36,21 @@ pub fn salesforce_id(key_prefix: &str, number: u64) -> String {
     id
 }
 
+/// The counter an id of [`salesforce_id`]'s shape carries (its 10 base-62 digits), if it has
+/// that shape; the checksum and prefix are not checked.
+pub fn salesforce_number(id: &str) -> Option<u64> {
+    let digits = id.as_bytes().get(5..15).filter(|_| id.len() == 18)?;
+    digits.iter().try_fold(0u64, |number, &c| {
+        let digit = match c {
+            b'0'..=b'9' => c - b'0',
+            b'A'..=b'Z' => c - b'A' + 10,
+            b'a'..=b'z' => c - b'a' + 36,
+            _ => return None,
+        };
+        Some(number * 62 + u64::from(digit))
+    })
+}
+
 /// The suffix that turns a case-sensitive 15-character id into a case-insensitive 18-character
 /// one: for each 5-character chunk, a bit per uppercase letter, mapped onto `A-Z0-5`.
 fn salesforce_checksum(id15: &str) -> String {
@@ -107,6 +122,25 @@ mod tests {
             ids.iter()
                 .all(|id| id.len() == 18 && id.starts_with("003Dp"))
         );
+    }
+
+    #[test]
+    fn a_salesforce_id_spells_its_number() {
+        for n in [
+            0u64,
+            1,
+            61,
+            62,
+            3843,
+            1_000_000,
+            999_999_999,
+            62u64.pow(10) - 1,
+        ] {
+            assert_eq!(salesforce_number(&salesforce_id("003", n)), Some(n));
+            assert_eq!(salesforce_number(&salesforce_id("001", n)), Some(n));
+        }
+        assert_eq!(salesforce_number("003Dp00000000"), None);
+        assert_eq!(salesforce_number("003Dp0000000-01AAA"), None);
     }
 
     #[test]

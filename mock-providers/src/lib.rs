@@ -27,6 +27,7 @@ pub mod account;
 mod admin;
 pub mod budget;
 pub mod error;
+mod fastjson;
 pub mod faults;
 #[cfg(feature = "http")]
 pub mod http;
@@ -37,7 +38,10 @@ pub mod mock;
 mod salesforce;
 pub mod seam;
 mod seeding;
+#[cfg(test)]
+mod test_support;
 pub mod time;
+mod wire;
 
 use std::ops::{Deref, DerefMut};
 

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use compact_str::CompactString;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, DATE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use rand::SeedableRng;
@@ -25,8 +26,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{
-    AccessToken, Account, AccountOptions, Credentials, DEFAULT_LATENCY_MS, Grant, ObjectStore,
-    ProviderLimits, Record, RefreshTokenState, ResolvedOptions,
+    AccessToken, Account, AccountOptions, Credentials, DEFAULT_LATENCY_MS, Grant, IdScheme,
+    ObjectStore, Properties, PropertyValue, ProviderLimits, Record, RefreshTokenState,
+    ResolvedOptions,
 };
 use crate::budget::{Origin, RollingWindow};
 use crate::error::MockError;
@@ -85,6 +87,14 @@ impl Dialect {
         match self {
             Dialect::Hubspot => hubspot::EXTERNAL_ID_PROPERTY,
             Dialect::Salesforce => salesforce::EXTERNAL_ID_FIELD,
+        }
+    }
+
+    /// How record ids spell their numbers.
+    pub(crate) fn id_scheme(self) -> IdScheme {
+        match self {
+            Dialect::Hubspot => IdScheme::Decimal,
+            Dialect::Salesforce => IdScheme::Salesforce,
         }
     }
 
@@ -265,6 +275,10 @@ pub struct Mock {
     faults: SharedFaultRules,
     journal: Vec<JournalEntry>,
     next_sequence: u64,
+    /// Tests only: serve the API routes with the `Value`-based oracles (`hubspot/oracle.rs`,
+    /// `salesforce/oracle.rs`) that the fast paths are compared with.
+    #[cfg(test)]
+    pub(crate) oracle: bool,
 }
 
 impl Mock {
@@ -288,6 +302,8 @@ impl Mock {
             faults: Arc::new(Mutex::new(FaultRules::new(seed))),
             journal: Vec::new(),
             next_sequence: 1,
+            #[cfg(test)]
+            oracle: false,
         }
     }
 
@@ -348,7 +364,7 @@ impl Mock {
             .dialect
             .objects()
             .iter()
-            .map(|o| ((*o).to_owned(), ObjectStore::default()))
+            .map(|o| ((*o).to_owned(), ObjectStore::new(self.dialect.id_scheme())))
             .collect();
         self.accounts.insert(
             account_id.clone(),
@@ -696,6 +712,11 @@ impl Mock {
         }
     }
 
+    /// The stored form of a written value (`None` for a null, which removes a property).
+    pub(crate) fn stored_value(&self, value: serde_json::Value) -> Option<PropertyValue> {
+        PropertyValue::from_value(self.normalise(value))
+    }
+
     /// Creates a record with the next id; answers the id.
     pub(crate) fn create_record(
         &mut self,
@@ -704,30 +725,55 @@ impl Mock {
         object: &str,
         properties: BTreeMap<String, serde_json::Value>,
     ) -> Result<String, MockError> {
-        self.store(account_id, object)?;
-        let number = self.next_record;
-        self.next_record += 1;
-        let id = match self.dialect {
-            Dialect::Hubspot => number.to_string(),
-            Dialect::Salesforce => ids::salesforce_id(salesforce::key_prefix(object), number),
-        };
-        let properties = properties
-            .into_iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (k, self.normalise(v)))
-            .collect();
-        let external = self.dialect.external_id_field();
-        self.store_mut(account_id, object)?.put(
-            Record {
-                number,
-                id: id.clone(),
-                properties,
-                created_at: now,
-                updated_at: now,
-            },
-            external,
+        let properties = Properties::from_sorted(
+            properties
+                .into_iter()
+                .filter_map(|(k, v)| Some((CompactString::from(k), self.stored_value(v)?)))
+                .collect(),
         );
-        Ok(id)
+        Ok(self
+            .create_stored(now, account_id, object, properties)?
+            .id
+            .to_string())
+    }
+
+    /// Creates a record with the next id from properties already in their stored form; answers
+    /// the record.
+    pub(crate) fn create_stored(
+        &mut self,
+        now: Millis,
+        account_id: &str,
+        object: &str,
+        properties: Properties,
+    ) -> Result<&Record, MockError> {
+        Ok(self
+            .writer(account_id, object)?
+            .into_created(now, properties))
+    }
+
+    /// One object store of one account to write, looked up once for a whole batch.
+    pub(crate) fn writer<'m>(
+        &'m mut self,
+        account_id: &str,
+        object: &str,
+    ) -> Result<StoreWriter<'m>, MockError> {
+        self.check_object(object)?;
+        let dialect = self.dialect;
+        let objects_text = dialect.objects_text();
+        let account = self
+            .accounts
+            .get_mut(account_id)
+            .ok_or_else(|| MockError::UnknownAccount(account_id.to_owned()))?;
+        let store = account
+            .objects
+            .get_mut(object)
+            .ok_or_else(|| MockError::UnknownObject(object.to_owned(), objects_text))?;
+        Ok(StoreWriter {
+            dialect,
+            key_prefix: salesforce::key_prefix(object),
+            store,
+            next_record: &mut self.next_record,
+        })
     }
 
     /// Merges `properties` into a record (`null` removes a property); answers the new record.
@@ -739,24 +785,47 @@ impl Mock {
         id: &str,
         properties: BTreeMap<String, serde_json::Value>,
     ) -> Result<Record, MockError> {
-        let mut record = self
+        self.merge_fields(now, account_id, object, id, properties)
+            .cloned()
+    }
+
+    /// [`Mock::merge_record`] without the copy of the record.
+    pub(crate) fn merge_fields(
+        &mut self,
+        now: Millis,
+        account_id: &str,
+        object: &str,
+        id: &str,
+        properties: BTreeMap<String, serde_json::Value>,
+    ) -> Result<&Record, MockError> {
+        let number = self
             .store(account_id, object)?
             .get(id)
-            .cloned()
-            .ok_or_else(|| MockError::UnknownRecord(id.to_owned()))?;
-        for (key, value) in properties {
-            if value.is_null() {
-                record.properties.remove(&key);
-            } else {
-                let value = self.normalise(value);
-                record.properties.insert(key, value);
-            }
-        }
-        record.updated_at = now;
-        let external = self.dialect.external_id_field();
-        self.store_mut(account_id, object)?
-            .put(record.clone(), external);
-        Ok(record)
+            .ok_or_else(|| MockError::UnknownRecord(id.to_owned()))?
+            .number;
+        let changes: Vec<(String, Option<PropertyValue>)> = properties
+            .into_iter()
+            .map(|(k, v)| {
+                let v = self.stored_value(v);
+                (k, v)
+            })
+            .collect();
+        self.merge_stored_at(now, account_id, object, number, changes)
+    }
+
+    /// Applies changes in their stored form (`None` removes a property) to the record with
+    /// creation number `number`; answers the record.
+    pub(crate) fn merge_stored_at<N: AsRef<str>>(
+        &mut self,
+        now: Millis,
+        account_id: &str,
+        object: &str,
+        number: u64,
+        changes: impl IntoIterator<Item = (N, Option<PropertyValue>)>,
+    ) -> Result<&Record, MockError> {
+        self.writer(account_id, object)?
+            .into_merged(now, number, changes)
+            .ok_or_else(|| MockError::UnknownRecord(number.to_string()))
     }
 
     /// Seeds `count` deterministic records (same seed, account and position: same record).
@@ -877,8 +946,11 @@ impl Mock {
         for (object, store) in &self.account(account_id)?.objects {
             let mut by_external: BTreeMap<&str, Vec<String>> = BTreeMap::new();
             for record in store.records.values() {
-                if let Some(ext) = record.properties.get(field).and_then(|v| v.as_str()) {
-                    by_external.entry(ext).or_default().push(record.id.clone());
+                if let Some(ext) = record.properties.get_str(field) {
+                    by_external
+                        .entry(ext)
+                        .or_default()
+                        .push(record.id.to_string());
                 }
             }
             duplicates.extend(
@@ -1182,7 +1254,15 @@ impl Mock {
         }
         // The route.
         let response = match self.dialect {
+            #[cfg(test)]
+            Dialect::Hubspot if self.oracle => {
+                hubspot::oracle::handle(self, now, account_id, api, incoming)
+            }
             Dialect::Hubspot => hubspot::handle(self, now, account_id, api, incoming),
+            #[cfg(test)]
+            Dialect::Salesforce if self.oracle => {
+                salesforce::oracle::handle(self, now, account_id, api, incoming)
+            }
             Dialect::Salesforce => salesforce::handle(self, now, account_id, api, incoming),
         };
         Processed {
@@ -1312,6 +1392,11 @@ impl Mock {
         json_response(status, body, self.json_content_type())
     }
 
+    /// A JSON answer in the provider's content type, its body already written.
+    pub(crate) fn json_bytes(&self, status: u16, body: Vec<u8>) -> ProviderResponse {
+        bytes_response(status, Bytes::from(body), self.json_content_type())
+    }
+
     fn rate_limit_answer(&mut self) -> ProviderResponse {
         match self.dialect {
             Dialect::Hubspot => hubspot::rate_limit_answer(self),
@@ -1395,6 +1480,78 @@ pub(crate) enum TokenError {
     RefreshToken,
 }
 
+/// One object store of one account, open for writing, with the mock's record counter: what a
+/// batch needs, so that it looks the store up once, not once per record.
+#[derive(Debug)]
+pub(crate) struct StoreWriter<'m> {
+    dialect: Dialect,
+    /// Salesforce's id prefix for the object.
+    key_prefix: &'static str,
+    pub store: &'m mut ObjectStore,
+    next_record: &'m mut u64,
+}
+
+impl<'m> StoreWriter<'m> {
+    fn next_id(&mut self) -> (u64, CompactString) {
+        let number = *self.next_record;
+        *self.next_record += 1;
+        let id = match self.dialect {
+            Dialect::Hubspot => CompactString::from(itoa::Buffer::new().format(number)),
+            Dialect::Salesforce => CompactString::from(ids::salesforce_id(self.key_prefix, number)),
+        };
+        (number, id)
+    }
+
+    fn record(number: u64, id: CompactString, now: Millis, properties: Properties) -> Record {
+        Record {
+            number,
+            id,
+            properties,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Creates a record with the next id from properties in their stored form; answers it.
+    pub(crate) fn create(&mut self, now: Millis, properties: Properties) -> &Record {
+        let (number, id) = self.next_id();
+        let external = self.dialect.external_id_field();
+        self.store
+            .insert_new(Self::record(number, id, now, properties), external)
+    }
+
+    /// [`StoreWriter::create`], for a caller done with the writer.
+    pub(crate) fn into_created(mut self, now: Millis, properties: Properties) -> &'m Record {
+        let (number, id) = self.next_id();
+        let external = self.dialect.external_id_field();
+        self.store
+            .insert_new(Self::record(number, id, now, properties), external)
+    }
+
+    /// Applies changes in their stored form (`None` removes a property) to the record with
+    /// creation number `number`; answers it.
+    pub(crate) fn merge_at<N: AsRef<str>>(
+        &mut self,
+        now: Millis,
+        number: u64,
+        changes: impl IntoIterator<Item = (N, Option<PropertyValue>)>,
+    ) -> Option<&Record> {
+        self.store
+            .merge_at(number, now, self.dialect.external_id_field(), changes)
+    }
+
+    /// [`StoreWriter::merge_at`], for a caller done with the writer.
+    pub(crate) fn into_merged<N: AsRef<str>>(
+        self,
+        now: Millis,
+        number: u64,
+        changes: impl IntoIterator<Item = (N, Option<PropertyValue>)>,
+    ) -> Option<&'m Record> {
+        self.store
+            .merge_at(number, now, self.dialect.external_id_field(), changes)
+    }
+}
+
 /// A record as the Rust and admin APIs show it (provider-side property names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordView {
@@ -1408,9 +1565,9 @@ pub struct RecordView {
 impl RecordView {
     fn of(record: &Record, object: &str) -> Self {
         Self {
-            id: record.id.clone(),
+            id: record.id.to_string(),
             object: object.to_owned(),
-            properties: record.properties.clone(),
+            properties: record.properties.to_map(),
             created_at: time::rfc3339(record.created_at),
             updated_at: time::rfc3339(record.updated_at),
         }
@@ -1431,7 +1588,16 @@ pub(crate) fn json_response(
     body: &serde_json::Value,
     content_type: &'static str,
 ) -> ProviderResponse {
-    let mut response = http::Response::new(Bytes::from(body.to_string()));
+    bytes_response(status, Bytes::from(body.to_string()), content_type)
+}
+
+/// An answer with `body` in `content_type`.
+pub(crate) fn bytes_response(
+    status: u16,
+    body: Bytes,
+    content_type: &'static str,
+) -> ProviderResponse {
+    let mut response = http::Response::new(body);
     *response.status_mut() =
         StatusCode::from_u16(status).expect("the mocks only answer valid status codes");
     response

@@ -52,20 +52,111 @@ fn civil(ms: Millis) -> Civil {
 
 /// RFC 3339 UTC with milliseconds, as HubSpot writes timestamps.
 pub fn rfc3339(ms: Millis) -> String {
-    let c = civil(ms);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second, c.millisecond
-    )
+    stamp_string(ms, Form::Rfc3339)
 }
 
 /// Salesforce's date-time form: like RFC 3339 but with a `+0000` offset.
 pub fn salesforce_datetime(ms: Millis) -> String {
+    stamp_string(ms, Form::Salesforce)
+}
+
+fn stamp_string(ms: Millis, form: Form) -> String {
+    let mut text = [0u8; STAMP_MAX];
+    let len = stamp_text(ms, form, &mut text);
+    String::from_utf8_lossy(&text[..len]).into_owned()
+}
+
+/// The two date-time forms of the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// [`rfc3339`]: `2026-01-01T00:00:00.000Z`.
+    Rfc3339,
+    /// [`salesforce_datetime`]: `2026-01-01T00:00:00.000+0000`.
+    Salesforce,
+}
+
+/// The longest text of either form: a 9-digit year (the largest `Millis` falls in year
+/// 584,556,019) and 24 more characters.
+const STAMP_MAX: usize = 40;
+
+/// Writes `ms` in `form` into `buf` without `format!`; answers the length. The text the
+/// `format!("{:04}-{:02}-…")` renderings wrote before (a test compares them over the whole
+/// `u64` range).
+fn stamp_text(ms: Millis, form: Form, buf: &mut [u8; STAMP_MAX]) -> usize {
+    fn two(buf: &mut [u8], at: usize, n: u32) {
+        buf[at] = b'0' + (n / 10) as u8;
+        buf[at + 1] = b'0' + (n % 10) as u8;
+    }
     let c = civil(ms);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
-        c.year, c.month, c.day, c.hour, c.minute, c.second, c.millisecond
-    )
+    // `{:04}`: at least four digits, zero-padded.
+    let mut year = itoa::Buffer::new();
+    let year = year.format(c.year).as_bytes();
+    let pad = 4usize.saturating_sub(year.len());
+    buf[..pad].fill(b'0');
+    buf[pad..pad + year.len()].copy_from_slice(year);
+    let mut at = pad + year.len();
+    buf[at] = b'-';
+    two(buf, at + 1, c.month);
+    buf[at + 3] = b'-';
+    two(buf, at + 4, c.day);
+    buf[at + 6] = b'T';
+    two(buf, at + 7, c.hour);
+    buf[at + 9] = b':';
+    two(buf, at + 10, c.minute);
+    buf[at + 12] = b':';
+    two(buf, at + 13, c.second);
+    buf[at + 15] = b'.';
+    buf[at + 16] = b'0' + (c.millisecond / 100) as u8;
+    two(buf, at + 17, c.millisecond % 100);
+    at += 19;
+    let suffix: &[u8] = match form {
+        Form::Rfc3339 => b"Z",
+        Form::Salesforce => b"+0000",
+    };
+    buf[at..at + suffix.len()].copy_from_slice(suffix);
+    at + suffix.len()
+}
+
+/// Writes wire timestamps as JSON strings (their text needs no escaping), remembering the last
+/// two instants it wrote: the records of one page or batch mostly share a creation and an
+/// update instant, so most stamps are a copy.
+#[derive(Debug)]
+pub(crate) struct StampWriter {
+    form: Form,
+    recent: [Option<(Millis, [u8; STAMP_MAX], usize)>; 2],
+    next: usize,
+}
+
+impl StampWriter {
+    pub(crate) fn new(form: Form) -> Self {
+        Self {
+            form,
+            recent: [None, None],
+            next: 0,
+        }
+    }
+
+    /// Writes `"<stamp>"`.
+    pub(crate) fn write_json(&mut self, out: &mut Vec<u8>, ms: Millis) {
+        out.push(b'"');
+        self.write_text(out, ms);
+        out.push(b'"');
+    }
+
+    /// Writes the stamp's text alone.
+    pub(crate) fn write_text(&mut self, out: &mut Vec<u8>, ms: Millis) {
+        for (at, text, len) in self.recent.iter().flatten() {
+            if *at == ms {
+                out.extend_from_slice(&text[..*len]);
+                return;
+            }
+        }
+        let mut text = [0u8; STAMP_MAX];
+        let len = stamp_text(ms, self.form, &mut text);
+        out.extend_from_slice(&text[..len]);
+        self.recent[self.next] = Some((ms, text, len));
+        self.next = (self.next + 1) % self.recent.len();
+    }
 }
 
 /// The IMF-fixdate form of RFC 9110 for the `Date` header.
@@ -108,6 +199,80 @@ mod tests {
             "2026-01-01T00:00:01.234+0000"
         );
         assert_eq!(http_date(EPOCH_2026), "Thu, 01 Jan 2026 00:00:00 GMT");
+    }
+
+    /// The `format!` renderings the digit writer replaced: the oracle.
+    fn formatted(ms: Millis, form: Form) -> String {
+        let c = civil(ms);
+        let suffix = match form {
+            Form::Rfc3339 => "Z",
+            Form::Salesforce => "+0000",
+        };
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{suffix}",
+            c.year, c.month, c.day, c.hour, c.minute, c.second, c.millisecond
+        )
+    }
+
+    fn written(ms: Millis, form: Form) -> String {
+        let mut out = Vec::new();
+        StampWriter::new(form).write_text(&mut out, ms);
+        String::from_utf8(out).expect("stamps are ASCII")
+    }
+
+    #[test]
+    fn written_stamps_equal_the_formatted_ones_at_the_edges() {
+        for ms in [
+            0,
+            1,
+            999,
+            EPOCH_2026 - 1,
+            EPOCH_2026,
+            1_835_440_496_789,
+            253_402_300_799_999, // 9999-12-31T23:59:59.999
+            253_402_300_800_000, // 10000-01-01
+            u64::MAX / 2,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            for form in [Form::Rfc3339, Form::Salesforce] {
+                assert_eq!(written(ms, form), formatted(ms, form), "{ms}");
+            }
+            assert_eq!(rfc3339(ms), formatted(ms, Form::Rfc3339));
+            assert_eq!(salesforce_datetime(ms), formatted(ms, Form::Salesforce));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn written_stamps_equal_the_formatted_ones(ms in proptest::prelude::any::<u64>(), near in 0u64..4_000_000_000_000) {
+            for ms in [ms, near] {
+                proptest::prop_assert_eq!(written(ms, Form::Rfc3339), formatted(ms, Form::Rfc3339));
+                proptest::prop_assert_eq!(written(ms, Form::Salesforce), formatted(ms, Form::Salesforce));
+                proptest::prop_assert_eq!(rfc3339(ms), formatted(ms, Form::Rfc3339));
+                proptest::prop_assert_eq!(salesforce_datetime(ms), formatted(ms, Form::Salesforce));
+            }
+        }
+    }
+
+    #[test]
+    fn the_writer_reuses_recent_stamps_and_still_writes_each_right() {
+        let mut writer = StampWriter::new(Form::Rfc3339);
+        let mut out = Vec::new();
+        for ms in [
+            EPOCH_2026,
+            EPOCH_2026 + 1,
+            EPOCH_2026,
+            EPOCH_2026 + 2,
+            EPOCH_2026 + 1,
+        ] {
+            out.clear();
+            writer.write_json(&mut out, ms);
+            assert_eq!(
+                out,
+                format!("\"{}\"", formatted(ms, Form::Rfc3339)).into_bytes()
+            );
+        }
     }
 
     #[test]
