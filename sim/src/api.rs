@@ -29,7 +29,7 @@ use crate::limits::{
 };
 use crate::schema::{EndgrateType, ItemField};
 use crate::time::rfc3339;
-use crate::wire::{JsonWriter, ObjectFields, Pairs, Scalar, Text, skip};
+use crate::wire::{JsonWriter, ObjectFields, Scalar, Text, skip};
 
 /// Every route the layer serves: (method, path). `spec/openapi.yaml` documents the same set.
 pub const ROUTES: [(&str, &str); 17] = [
@@ -716,10 +716,49 @@ struct FastTrigger<'de> {
 struct FastItem<'de> {
     id: Option<Text<'de>>,
     internal_id: Option<Text<'de>>,
-    data: Option<Pairs<'de>>,
+    data: Option<ItemData<'de>>,
 }
 
-crate::deserialize_object!(FastTrigger, FastItem);
+/// Every schema field name of every type, in one list (`ItemData`'s slots).
+fn schema_field_names() -> impl Iterator<Item = &'static str> {
+    EndgrateType::ALL
+        .into_iter()
+        .flat_map(|ty| ty.fields().iter().map(|field| field.name))
+}
+
+/// The slot of a schema field name in `ItemData`.
+fn field_slot(name: &str) -> Option<usize> {
+    schema_field_names().position(|field| field == name)
+}
+
+/// A push item's `data`, keeping only the values of schema fields (of any type: the trigger's
+/// type may come later in the body), the last of a repeated key winning; others are skipped
+/// unread, since validation ignores them.
+#[derive(Default)]
+struct ItemData<'de> {
+    slots: [Option<Scalar<'de>>; ITEM_DATA_SLOTS],
+}
+
+/// How many schema field names there are over all types.
+const ITEM_DATA_SLOTS: usize = 7;
+
+impl<'de> ItemData<'de> {
+    fn get(&self, name: &str) -> Option<&Scalar<'de>> {
+        self.slots.get(field_slot(name)?)?.as_ref()
+    }
+}
+
+impl<'de> ObjectFields<'de> for ItemData<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        match field_slot(key.as_str()).and_then(|slot| self.slots.get_mut(slot)) {
+            Some(slot) => *slot = Some(map.next_value()?),
+            None => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+crate::deserialize_object!(FastTrigger, FastItem, ItemData);
 
 impl<'de> ObjectFields<'de> for FastTrigger<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {

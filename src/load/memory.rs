@@ -124,11 +124,15 @@ fn immediate(
     Ok(answer.json())
 }
 
-/// Runs a plan in memory.
+/// Runs a plan in memory, for `transfersim load`. The world is not freed: the process is about
+/// to exit, and freeing millions of records one by one takes it a second or more. A caller
+/// that runs many plans should use [`prepare`] and [`run_prepared`].
 pub fn run(config: &LoadConfig) -> anyhow::Result<Report> {
     let wall_start = Instant::now();
     let prepared = prepare_with(&config.plan, config.seed, config.pipeline)?;
-    Ok(run_prepared(config, prepared, wall_start).0)
+    let (report, world) = run_prepared(config, prepared, wall_start);
+    std::mem::forget(world);
+    Ok(report)
 }
 
 /// Runs a plan on a prepared world; answers the report and the world as the run left it.

@@ -296,3 +296,14 @@ fn the_strategy_reaches_the_typed_reader() {
     });
     assert!(share > 0.1, "typed trigger reads: {share}");
 }
+
+#[test]
+fn item_data_has_a_slot_for_every_schema_field() {
+    assert_eq!(schema_field_names().count(), ITEM_DATA_SLOTS);
+    for name in schema_field_names() {
+        assert_eq!(
+            schema_field_names().position(|field| field == name),
+            field_slot(name)
+        );
+    }
+}

@@ -352,13 +352,16 @@ fn parse_push_value<'a>(
 /// `context.ids`. Each is indexed once (the first of equal keys wins), so a batch costs
 /// O(n log n).
 fn match_results(items: &[OutgoingItem<'_>], answer: &BatchOutcome<'_>) -> Vec<ItemResult> {
+    // Only the index the items need: updates look results up by id, upserts by external id.
+    let updates = items.iter().any(|item| item.id.is_some());
+    let upserts = items.iter().any(|item| item.id.is_none());
     let mut by_id: BTreeMap<&str, &BatchRow<'_>> = BTreeMap::new();
     let mut by_external_id: BTreeMap<&str, &BatchRow<'_>> = BTreeMap::new();
     for row in &answer.results {
-        if let Some(id) = &row.id {
+        if updates && let Some(id) = &row.id {
             by_id.entry(id).or_insert(row);
         }
-        if let Some(external_id) = &row.external_id {
+        if upserts && let Some(external_id) = &row.external_id {
             by_external_id.entry(external_id).or_insert(row);
         }
     }

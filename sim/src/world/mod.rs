@@ -27,9 +27,7 @@ use transfersim_mock_providers::{
 
 use crate::api::{self, ApiOutcome};
 use crate::connectors::{hubspot::HubspotConnector, salesforce::SalesforceConnector};
-use crate::engine::{
-    Engine, EngineConfig, Output, PageParse, ParsedPage, ProviderName, SyncEnd,
-};
+use crate::engine::{Engine, EngineConfig, Output, PageParse, ParsedPage, ProviderName, SyncEnd};
 use crate::limits::PROVIDER_TIMEOUT_MS;
 use crate::time::DEFAULT_EPOCH_MS;
 use crate::webhook::receiver::Receiver;
@@ -853,15 +851,14 @@ impl World {
         }
         let served = self.providers[index].provider.handle(self.now, inner);
         let (at, outcome) = Self::outcome_at(self.now, served);
-        self.events
-            .insert(
-                (at, seq),
-                Event::ProviderOutcome {
-                    call,
-                    outcome,
-                    page: None,
-                },
-            );
+        self.events.insert(
+            (at, seq),
+            Event::ProviderOutcome {
+                call,
+                outcome,
+                page: None,
+            },
+        );
     }
 
     fn answer(&mut self, handle: CallHandle, response: Response<Bytes>) {
