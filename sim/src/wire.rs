@@ -203,61 +203,82 @@ macro_rules! deserialize_object {
     };
 }
 
-/// Appends JSON text to a byte buffer.
+/// Appends JSON text to a buffer. It is a `String` throughout (every append is text), so the
+/// result needs no UTF-8 check; strings are escaped exactly as `serde_json` escapes them.
 #[derive(Debug, Default)]
 pub struct JsonWriter {
-    buffer: Vec<u8>,
+    buffer: String,
 }
 
 impl JsonWriter {
     /// An empty buffer with room for `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            buffer: Vec::with_capacity(capacity),
+            buffer: String::with_capacity(capacity),
         }
     }
 
     /// Appends raw JSON text (punctuation, or JSON produced elsewhere).
     pub fn raw(&mut self, text: &str) -> &mut Self {
-        self.buffer.extend_from_slice(text.as_bytes());
+        self.buffer.push_str(text);
         self
     }
 
-    /// Appends a JSON string literal.
+    /// Appends a JSON string literal, escaped as `serde_json` does: `"` and `\` by a
+    /// backslash, the control characters below 0x20 as `\b \t \n \f \r` or `\u00xx`, and
+    /// nothing else.
     pub fn string(&mut self, text: &str) -> &mut Self {
-        // serde_json escapes exactly `"`, `\` and the control characters below 0x20; text with
-        // none of them is copied between quotes, which is what it would write.
-        if text
-            .bytes()
-            .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\')
-        {
-            self.buffer.reserve(text.len() + 2);
-            self.buffer.push(b'"');
-            self.buffer.extend_from_slice(text.as_bytes());
-            self.buffer.push(b'"');
-        } else {
-            // Writing into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut self.buffer, text);
+        self.buffer.reserve(text.len() + 2);
+        self.buffer.push('"');
+        let mut clean_from = 0;
+        for (at, byte) in text.bytes().enumerate() {
+            let escape = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                0x08 => "\\b",
+                0x09 => "\\t",
+                0x0A => "\\n",
+                0x0C => "\\f",
+                0x0D => "\\r",
+                0x00..=0x1F => "",
+                _ => continue,
+            };
+            self.buffer.push_str(&text[clean_from..at]);
+            if escape.is_empty() {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                self.buffer.push_str("\\u00");
+                self.buffer.push(char::from(HEX[usize::from(byte >> 4)]));
+                self.buffer.push(char::from(HEX[usize::from(byte & 0xF)]));
+            } else {
+                self.buffer.push_str(escape);
+            }
+            clean_from = at + 1;
         }
+        self.buffer.push_str(&text[clean_from..]);
+        self.buffer.push('"');
         self
     }
 
     /// Appends an object key and its colon.
     pub fn key(&mut self, key: &str) -> &mut Self {
         self.string(key);
-        self.buffer.push(b':');
+        self.buffer.push(':');
         self
     }
 
-    /// Appends any serialisable value as JSON.
+    /// Appends any serialisable value as JSON (through `serde_json`; a value that cannot be
+    /// serialised, which no `Value` is, appends `null`).
     pub fn value<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> &mut Self {
-        let _ = serde_json::to_writer(&mut self.buffer, value);
+        match serde_json::to_string(value) {
+            Ok(text) => self.buffer.push_str(&text),
+            Err(_) => self.buffer.push_str("null"),
+        }
         self
     }
 
     /// Appends an unsigned integer.
     pub fn number(&mut self, number: u64) -> &mut Self {
-        let _ = serde_json::to_writer(&mut self.buffer, &number);
+        self.buffer.push_str(itoa::Buffer::new().format(number));
         self
     }
 
@@ -269,7 +290,7 @@ impl JsonWriter {
     /// Appends a comma unless `first`, then clears `first`.
     pub fn comma(&mut self, first: &mut bool) -> &mut Self {
         if !*first {
-            self.buffer.push(b',');
+            self.buffer.push(',');
         }
         *first = false;
         self
@@ -277,13 +298,12 @@ impl JsonWriter {
 
     /// The bytes written.
     pub fn into_bytes(self) -> Vec<u8> {
-        self.buffer
+        self.buffer.into_bytes()
     }
 
-    /// The text written (always UTF-8: every append is UTF-8).
+    /// The text written.
     pub fn into_string(self) -> String {
-        String::from_utf8(self.buffer)
-            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+        self.buffer
     }
 }
 
@@ -460,6 +480,15 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn strings_are_escaped_as_serde_json_escapes_them(text in "\\PC*|[\\x00-\\x7f]*") {
+            let mut writer = JsonWriter::default();
+            writer.string(&text);
+            proptest::prop_assert_eq!(writer.into_string(), serde_json::Value::from(text).to_string());
+        }
+    }
+
     #[test]
     fn pairs_keep_every_key_and_read_the_last() {
         let pairs: Pairs<'_> =
@@ -494,6 +523,10 @@ mod tests {
             .key("plain \u{7f}~")
             .string("back\\slash tab\t DEL\u{7f} é");
         writer.comma(&mut first).key("same").string("no escapes €");
+        writer
+            .comma(&mut first)
+            .key("controls")
+            .string("\u{0}\u{8}\u{b}\u{c}\r\u{1f} \\\"\u{7f}");
         writer.raw("}");
         let expected = serde_json::json!({
             "quote\"": "line\nbreak \u{1}é",
@@ -501,6 +534,7 @@ mod tests {
             "v": [1.5, null],
             "plain \u{7f}~": "back\\slash tab\t DEL\u{7f} é",
             "same": "no escapes €",
+            "controls": "\u{0}\u{8}\u{b}\u{c}\r\u{1f} \\\"\u{7f}",
         });
         assert_eq!(writer.into_string(), expected.to_string());
     }

@@ -10,7 +10,7 @@ use serde::de::MapAccess;
 use serde_json::{Map, Value};
 use transfersim_mock_providers::{ProviderRequest, ProviderResponse};
 
-use super::{pairs_to_schema, refresh_form, to_schema, write_provider_fields};
+use super::{SlotNames, Slots, refresh_form, slots_to_schema, to_schema, write_provider_fields};
 use crate::connector::{
     Connector, ItemResult, ItemWritten, OutgoingItem, PulledPage, PulledRecord, RequestContext,
     TokenGrant, Unusable, form_request, json_body, json_bytes_request, json_request, oauth_grant,
@@ -18,7 +18,7 @@ use crate::connector::{
 };
 use crate::engine::{Budget, ReportedUsage};
 use crate::schema::EndgrateType;
-use crate::wire::{JsonWriter, ObjectFields, Pairs, Text, skip};
+use crate::wire::{JsonWriter, ObjectFields, Text, skip};
 
 /// Hubspot's largest batch and page.
 pub const BATCH_SIZE: usize = 100;
@@ -407,8 +407,8 @@ fn fast_page(table: &[(&str, &str)], body: &[u8]) -> Option<PulledPage> {
     for result in answer.results? {
         let id = result.id?;
         let data = match &result.properties {
-            Some(properties) => pairs_to_schema(table, &properties.0),
-            None => pairs_to_schema(table, &Pairs::default()),
+            Some(properties) => slots_to_schema(table, properties),
+            None => slots_to_schema(table, &MappedProperties::default()),
         };
         records.push(PulledRecord {
             id: id.0.into_owned(),
@@ -438,27 +438,23 @@ struct ListResult<'de> {
     properties: Option<MappedProperties<'de>>,
 }
 
-/// A result's properties, keeping only those a mapping table names (the others, such as the
+/// A result's properties: only those a mapping table names are kept (the others, such as the
 /// system properties hubspot always adds, are skipped unread).
-#[derive(Default)]
-struct MappedProperties<'de>(Pairs<'de>);
+type MappedProperties<'de> = Slots<'de, MappedNames>;
 
-/// Whether any type's mapping table names `property`.
-fn is_mapped(property: &str) -> bool {
-    CONTACT
-        .iter()
-        .chain(COMPANY.iter())
-        .any(|(_, mapped)| *mapped == property)
-}
+/// Every property a hubspot mapping table names.
+struct MappedNames;
 
-impl<'de> ObjectFields<'de> for MappedProperties<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        if is_mapped(key.as_str()) {
-            self.0.field(key, map)
-        } else {
-            skip(map)
-        }
-    }
+impl SlotNames for MappedNames {
+    const NAMES: &'static [&'static str] = &[
+        "firstname",
+        "lastname",
+        "email",
+        "phone",
+        "name",
+        "domain",
+        "industry",
+    ];
 }
 
 #[derive(Default)]
@@ -503,7 +499,6 @@ struct ErrorContext<'de> {
 crate::deserialize_object!(
     ListAnswer,
     ListResult,
-    MappedProperties,
     Paging,
     PagingNext,
     BatchAnswer,

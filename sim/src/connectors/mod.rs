@@ -12,7 +12,9 @@ pub mod salesforce;
 use serde_json::{Map, Value};
 
 use crate::schema::{MappedData, RecordData};
-use crate::wire::{JsonWriter, Pairs, Scalar};
+use serde::de::MapAccess;
+
+use crate::wire::{JsonWriter, ObjectFields, Scalar, Text, skip};
 
 /// Maps provider properties to schema fields with `table` (schema field, provider property),
 /// omitting properties that are null or absent (CONTRACT.md section 8).
@@ -28,8 +30,60 @@ pub(crate) fn to_schema(table: &[(&str, &str)], properties: &Map<String, Value>)
     data.finish()
 }
 
-/// [`to_schema`] over the pairs the typed reader collected (the last of a repeated key wins).
-pub(crate) fn pairs_to_schema(table: &[(&str, &str)], properties: &Pairs<'_>) -> MappedData {
+/// The names a connector's typed page reader keeps values of (at most [`SLOTS_MAX`]).
+pub(crate) trait SlotNames {
+    const NAMES: &'static [&'static str];
+}
+
+/// Room for this many kept names.
+pub(crate) const SLOTS_MAX: usize = 8;
+
+/// An object's values of the names `K` lists, one slot each (the last of a repeated key wins,
+/// as in a `serde_json::Map`); other keys are skipped unread.
+pub(crate) struct Slots<'de, K: SlotNames> {
+    values: [Option<Scalar<'de>>; SLOTS_MAX],
+    names: std::marker::PhantomData<K>,
+}
+
+impl<K: SlotNames> Default for Slots<'_, K> {
+    fn default() -> Self {
+        Self {
+            values: Default::default(),
+            names: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<'de, K: SlotNames> Slots<'de, K> {
+    /// The value of `name` (`None` if absent or not a kept name).
+    pub(crate) fn get(&self, name: &str) -> Option<&Scalar<'de>> {
+        let slot = K::NAMES.iter().position(|kept| *kept == name)?;
+        self.values.get(slot)?.as_ref()
+    }
+}
+
+impl<'de, K: SlotNames> ObjectFields<'de> for Slots<'de, K> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
+        let slot = K::NAMES.iter().position(|kept| *kept == key.as_str());
+        match slot.and_then(|slot| self.values.get_mut(slot)) {
+            Some(value) => *value = Some(map.next_value()?),
+            None => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de, K: SlotNames> serde::Deserialize<'de> for Slots<'de, K> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::wire::object(deserializer)
+    }
+}
+
+/// [`to_schema`] over the values the typed reader kept.
+pub(crate) fn slots_to_schema<K: SlotNames>(
+    table: &[(&str, &str)],
+    properties: &Slots<'_, K>,
+) -> MappedData {
     let mut data = MappedData::writer();
     for (field, property) in table {
         if let Some(value) = properties.get(property) {

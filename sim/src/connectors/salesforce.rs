@@ -10,7 +10,7 @@ use serde::de::MapAccess;
 use serde_json::{Map, Value};
 use transfersim_mock_providers::{ProviderRequest, ProviderResponse};
 
-use super::{pairs_to_schema, refresh_form, to_schema, write_provider_fields};
+use super::{SlotNames, Slots, refresh_form, slots_to_schema, to_schema, write_provider_fields};
 use crate::connector::{
     Connector, ItemResult, ItemWritten, OutgoingItem, PulledPage, PulledRecord, RequestContext,
     TokenGrant, Unusable, form_request, json_body, json_bytes_request, json_request, oauth_grant,
@@ -18,7 +18,7 @@ use crate::connector::{
 };
 use crate::engine::{Budget, ReportedUsage};
 use crate::schema::EndgrateType;
-use crate::wire::{JsonWriter, ObjectFields, Pairs, Text, skip};
+use crate::wire::{JsonWriter, ObjectFields, Text, skip};
 
 /// Salesforce's largest composite batch.
 pub const BATCH_SIZE: usize = 200;
@@ -338,11 +338,11 @@ fn fast_page(table: &[(&str, &str)], body: &[u8]) -> Option<PulledPage> {
     let answer: QueryAnswer<'_> = serde_json::from_slice(body).ok()?;
     let rows = answer.records?;
     let mut records = Vec::with_capacity(rows.len());
-    for QueryRow(row) in rows {
+    for row in rows {
         let id = row.get("Id")?.as_str()?.to_owned();
         records.push(PulledRecord {
             id,
-            data: pairs_to_schema(table, &row),
+            data: slots_to_schema(table, &row),
         });
     }
     let next_cursor = if answer.done.unwrap_or(true) {
@@ -363,24 +363,24 @@ struct QueryAnswer<'de> {
     next_records_url: Option<Text<'de>>,
 }
 
-/// A record's fields, keeping only `Id` and those a mapping table names (the others, such as
-/// `attributes`, are skipped unread).
-#[derive(Default)]
-struct QueryRow<'de>(Pairs<'de>);
+/// A record's fields: only `Id` and those a mapping table names are kept (the others, such
+/// as `attributes`, are skipped unread).
+type QueryRow<'de> = Slots<'de, RowNames>;
 
-impl<'de> ObjectFields<'de> for QueryRow<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        let kept = key.as_str() == "Id"
-            || CONTACT
-                .iter()
-                .chain(ACCOUNT.iter())
-                .any(|(_, mapped)| *mapped == key.as_str());
-        if kept {
-            self.0.field(key, map)
-        } else {
-            skip(map)
-        }
-    }
+/// `Id` and every field a salesforce mapping table names.
+struct RowNames;
+
+impl SlotNames for RowNames {
+    const NAMES: &'static [&'static str] = &[
+        "Id",
+        "FirstName",
+        "LastName",
+        "Email",
+        "Phone",
+        "Name",
+        "Website",
+        "Industry",
+    ];
 }
 
 #[derive(Default)]
@@ -397,7 +397,7 @@ struct CompositeError<'de> {
     message: Option<Text<'de>>,
 }
 
-crate::deserialize_object!(QueryAnswer, QueryRow, CompositeResult, CompositeError);
+crate::deserialize_object!(QueryAnswer, CompositeResult, CompositeError);
 
 impl<'de> ObjectFields<'de> for QueryAnswer<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {

@@ -185,3 +185,12 @@ fn the_strategies_reach_the_typed_readers() {
     assert!(pages > 0.2, "typed page reads: {pages}");
     assert!(answers > 0.2, "typed batch answer reads: {answers}");
 }
+
+#[test]
+fn the_typed_reader_keeps_every_mapped_name() {
+    use crate::connectors::{SLOTS_MAX, SlotNames};
+    assert!(MappedNames::NAMES.len() <= SLOTS_MAX);
+    for (_, property) in CONTACT.iter().chain(COMPANY.iter()) {
+        assert!(MappedNames::NAMES.contains(property), "{property}");
+    }
+}

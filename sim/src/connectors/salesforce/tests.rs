@@ -157,3 +157,12 @@ fn the_strategies_reach_the_typed_readers() {
     assert!(pages > 0.2, "typed page reads: {pages}");
     assert!(answers > 0.2, "typed composite reads: {answers}");
 }
+
+#[test]
+fn the_typed_reader_keeps_every_mapped_name() {
+    use crate::connectors::{SLOTS_MAX, SlotNames};
+    assert!(RowNames::NAMES.len() <= SLOTS_MAX);
+    for (_, property) in CONTACT.iter().chain(ACCOUNT.iter()) {
+        assert!(RowNames::NAMES.contains(property), "{property}");
+    }
+}
