@@ -975,7 +975,7 @@ fn write_push_item(body: &mut JsonWriter, transfer: &Transfer, index: usize) {
     if let Some(created) = outcome.and_then(|o| o.created) {
         body.raw(",").key("created").bool(created);
     }
-    if let Some((error_type, text)) = outcome.and_then(|o| o.error.as_ref()) {
+    if let Some((error_type, text)) = outcome.and_then(|o| o.error.as_deref()) {
         body.raw(",")
             .key("error")
             .raw("{")
@@ -1015,7 +1015,7 @@ pub fn push_item_json(transfer: &Transfer, index: usize) -> Value {
     if let Some(created) = outcome.and_then(|o| o.created) {
         value["created"] = json!(created);
     }
-    if let Some((error_type, text)) = outcome.and_then(|o| o.error.as_ref()) {
+    if let Some((error_type, text)) = outcome.and_then(|o| o.error.as_deref()) {
         value["error"] = json!({"error_type": error_type.as_str(), "error_resolve_text": text});
     }
     value

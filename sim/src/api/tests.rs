@@ -131,10 +131,9 @@ fn the_typed_trigger_reader_reads_the_common_body() {
 
 fn transfer() -> Transfer {
     let item = |id: Option<&str>, internal_id: Option<&str>| PushItem {
-        id: id.map(str::to_owned),
-        internal_id: internal_id.map(str::to_owned),
+        id: id.map(Box::from),
+        internal_id: internal_id.map(Box::from),
         data: RecordData::new(),
-        external_id: String::new(),
     };
     Transfer {
         id: "t".repeat(24),
@@ -167,15 +166,18 @@ fn transfer() -> Transfer {
         outcomes: vec![
             Some(PushOutcome {
                 success: true,
-                id: Some("1".to_owned()),
+                id: Some("1".into()),
                 created: Some(true),
                 error: None,
             }),
             Some(PushOutcome {
                 success: false,
-                id: Some("9".to_owned()),
+                id: Some("9".into()),
                 created: None,
-                error: Some((ErrorType::TransferData, "bad\n\"email\"".to_owned())),
+                error: Some(Box::new((
+                    ErrorType::TransferData,
+                    "bad\n\"email\"".to_owned(),
+                ))),
             }),
             None,
             Some(PushOutcome {

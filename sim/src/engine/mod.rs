@@ -754,18 +754,6 @@ impl Engine {
             return Err(EngineError::QueueFull);
         }
         let transfer_id = self.mint_id();
-        for (index, item) in items.iter_mut().enumerate() {
-            item.external_id = match &item.internal_id {
-                Some(internal_id) => internal_id.clone(),
-                None => {
-                    let mut derived = String::with_capacity(transfer_id.len() + 6);
-                    derived.push_str(&transfer_id);
-                    derived.push('-');
-                    derived.push_str(itoa::Buffer::new().format(index));
-                    derived
-                }
-            };
-        }
         let item_count = items.len();
         self.transfers.insert(
             transfer_id.clone(),
@@ -1007,9 +995,9 @@ impl Engine {
             let endgrate_type = transfer.endgrate_type;
             for item in transfer.items.iter_mut().filter(|item| item.id.is_none()) {
                 if let Some(internal_id) = &item.internal_id
-                    && let Some(id) = known_ids.get(&(endgrate_type, internal_id.clone()))
+                    && let Some(id) = known_ids.get(&(endgrate_type, internal_id.to_string()))
                 {
-                    item.id = Some(id.clone());
+                    item.id = Some(id.as_str().into());
                 }
             }
         }
@@ -1345,7 +1333,7 @@ impl Engine {
                                 success: false,
                                 id: None,
                                 created: None,
-                                error: Some((error_type, text.clone())),
+                                error: Some(Box::new((error_type, text.clone()))),
                             });
                         }
                     }
@@ -1519,32 +1507,34 @@ impl Engine {
             let outcome = match by_index.remove(&index) {
                 Some(Ok(written)) => {
                     if let Some(internal_id) = &original.internal_id {
-                        learnt.push((internal_id.clone(), written.id.clone()));
+                        learnt.push((internal_id.to_string(), written.id.clone()));
                     }
                     PushOutcome {
                         success: true,
-                        id: Some(written.id),
+                        id: Some(written.id.into_boxed_str()),
                         created: Some(written.created),
                         error: None,
                     }
                 }
                 Some(Err(message)) => {
-                    failures.push((index, original.internal_id.clone(), message.clone()));
+                    let internal_id = original.internal_id.as_deref().map(str::to_owned);
+                    failures.push((index, internal_id, message.clone()));
                     PushOutcome {
                         success: false,
                         id: original.id.clone(),
                         created: None,
-                        error: Some((ErrorType::TransferData, message)),
+                        error: Some(Box::new((ErrorType::TransferData, message))),
                     }
                 }
                 None => {
                     let message = "The provider's answer did not mention this item.".to_owned();
-                    failures.push((index, original.internal_id.clone(), message.clone()));
+                    let internal_id = original.internal_id.as_deref().map(str::to_owned);
+                    failures.push((index, internal_id, message.clone()));
                     PushOutcome {
                         success: false,
                         id: original.id.clone(),
                         created: None,
-                        error: Some((ErrorType::Upstream, message)),
+                        error: Some(Box::new((ErrorType::Upstream, message))),
                     }
                 }
             };
@@ -2323,10 +2313,10 @@ impl Engine {
                     success: false,
                     id: None,
                     created: None,
-                    error: Some((
+                    error: Some(Box::new((
                         error_type,
                         "The transfer ended before this item was sent.".to_owned(),
-                    )),
+                    ))),
                 });
             }
         }
@@ -2455,10 +2445,9 @@ pub fn push_item<'a>(
         )
     })?;
     Ok(PushItem {
-        id: id.map(str::to_owned),
-        internal_id: internal_id.map(str::to_owned),
+        id: id.map(Box::from),
+        internal_id: internal_id.map(Box::from),
         data,
-        external_id: String::new(),
     })
 }
 
@@ -2474,11 +2463,20 @@ fn outgoing_batch(
     (start..end)
         .map(|index| {
             let item = &transfer.items[index];
-            let external_id = if resend_as_create && transfer.attempts > 0 {
-                std::borrow::Cow::Owned(format!("{}-resend{}", item.external_id, transfer.attempts))
-            } else {
-                std::borrow::Cow::Borrowed(item.external_id.as_str())
+            let mut external_id = match &item.internal_id {
+                Some(internal_id) => std::borrow::Cow::Borrowed(&**internal_id),
+                None => {
+                    let mut derived = String::with_capacity(transfer.id.len() + 6);
+                    derived.push_str(&transfer.id);
+                    derived.push('-');
+                    derived.push_str(itoa::Buffer::new().format(index));
+                    std::borrow::Cow::Owned(derived)
+                }
             };
+            if resend_as_create && transfer.attempts > 0 {
+                external_id =
+                    std::borrow::Cow::Owned(format!("{external_id}-resend{}", transfer.attempts));
+            }
             OutgoingItem {
                 index,
                 id: item.id.as_deref(),

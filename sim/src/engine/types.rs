@@ -204,24 +204,23 @@ impl TransferState {
     }
 }
 
-/// One item of a push, validated.
+/// One item of a push, validated. Kept small (a transfer holds up to 10,000, and the standard
+/// workload a million): boxed strings, and the external id it upserts on (its `internal_id`,
+/// else `<transfer id>-<index>`) derived when a batch is built rather than stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushItem {
-    pub id: Option<String>,
-    pub internal_id: Option<String>,
+    pub id: Option<Box<str>>,
+    pub internal_id: Option<Box<str>>,
     pub data: RecordData,
-    /// What the item upserts on: its `internal_id`, else `<transfer id>-<index>`. Set by the
-    /// engine when it creates the transfer (empty before).
-    pub external_id: String,
 }
 
-/// What became of one push item.
+/// What became of one push item (32 bytes: the rare error is boxed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushOutcome {
     pub success: bool,
-    pub id: Option<String>,
+    pub id: Option<Box<str>>,
     pub created: Option<bool>,
-    pub error: Option<(ErrorType, String)>,
+    pub error: Option<Box<(ErrorType, String)>>,
 }
 
 /// One delivered pull item; `data: None` marks a deletion (sync pulls).

@@ -84,7 +84,7 @@ impl Checker for PushExactlyOnce {
                     let exists = outcome
                         .id
                         .as_ref()
-                        .is_some_and(|id| records.iter().any(|record| &record.id == id));
+                        .is_some_and(|id| records.iter().any(|record| *record.id == **id));
                     if !exists && !removed_since {
                         return Err(format!(
                             "push {} item {index} was reported written as {:?}, but {object} has no such record",
