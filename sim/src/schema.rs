@@ -171,13 +171,13 @@ impl RecordData {
             .map(|at| self.value_at(at))
     }
 
-    fn iter_static(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
-        (0..self.fields.len()).map(|at| (self.fields[at].0, self.value_at(at)))
+    fn iter_static<'s>(&'s self) -> impl Iterator<Item = (&'static str, &'s str)> + 's {
+        (0..self.fields.len()).map(move |at| (self.fields[at].0, self.value_at(at)))
     }
 
     /// Fields and values, by field name.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.iter_static().map(|(name, value)| (name, value))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        (0..self.fields.len()).map(move |at| (self.fields[at].0, self.value_at(at)))
     }
 
     /// How many fields are set.
