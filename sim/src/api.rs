@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use serde::de::{IgnoredAny, MapAccess};
+use std::borrow::Cow;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 use transfersim_mock_providers::Millis;
 
@@ -29,7 +31,7 @@ use crate::limits::{
 };
 use crate::schema::{EndgrateType, ItemField};
 use crate::time::rfc3339;
-use crate::wire::{JsonWriter, ObjectFields, Scalar, Text, skip};
+use crate::wire::{JsonWriter, ObjectFields, Text, skip};
 
 /// Every route the layer serves: (method, path). `spec/openapi.yaml` documents the same set.
 pub const ROUTES: [(&str, &str); 17] = [
@@ -655,7 +657,10 @@ fn fast_push_trigger(body: &Bytes) -> Option<Result<TriggerRequest, ApiError>> {
     }
     let session_id = parsed.session_id?;
     let endgrate_type = parsed.endgrate_type?;
-    let items = parsed.transfer_data.filter(|items| !items.is_empty())?;
+    let items = parsed
+        .transfer_data
+        .map(|items| items.0)
+        .filter(|items| !items.is_empty())?;
     let non_empty = |text: &Option<Text<'_>>| text.as_ref().is_none_or(|text| !text.0.is_empty());
     if !items
         .iter()
@@ -677,9 +682,9 @@ fn fast_push_trigger(body: &Bytes) -> Option<Result<TriggerRequest, ApiError>> {
             |name| {
                 data.and_then(|data| data.get(name))
                     .map(|value| match value {
-                        Scalar::Str(text) => ItemField::Text(text),
-                        Scalar::Null => ItemField::Null,
-                        Scalar::Other(_) => ItemField::Other,
+                        DataValue::Text(text) => ItemField::Text(text),
+                        DataValue::Null => ItemField::Null,
+                        DataValue::Other => ItemField::Other,
                     })
             },
         )
@@ -706,7 +711,7 @@ struct FastTrigger<'de> {
     endgrate_type: Option<Text<'de>>,
     synchronous: Option<bool>,
     bypass_rate_limit: Option<bool>,
-    transfer_data: Option<Vec<FastItem<'de>>>,
+    transfer_data: Option<FastItems<'de>>,
     /// Whether `completed_webhook`, `data_webhook` and `error_webhook` are present and not
     /// null: a body with any is left to the `Value` reader.
     webhooks: [bool; 3],
@@ -736,14 +741,105 @@ fn field_slot(name: &str) -> Option<usize> {
 /// unread, since validation ignores them.
 #[derive(Default)]
 struct ItemData<'de> {
-    slots: [Option<Scalar<'de>>; ITEM_DATA_SLOTS],
+    slots: [Option<DataValue<'de>>; ITEM_DATA_SLOTS],
+}
+
+/// A `data` value as validation sees it: a string (borrowed where it can be), null, or
+/// anything else (read past, not kept).
+enum DataValue<'de> {
+    Text(Cow<'de, str>),
+    Null,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for DataValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DataVisitor;
+        impl<'de> Visitor<'de> for DataVisitor {
+            type Value = DataValue<'de>;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(DataValue::Text(Cow::Borrowed(text)))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(DataValue::Text(Cow::Owned(text.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+                Ok(DataValue::Text(Cow::Owned(text)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(DataValue::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(DataValue::Null)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
+                DataValue::deserialize(inner)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(DataValue::Other)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(DataValue::Other)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(DataValue::Other)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(DataValue::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(DataValue::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                // An object led by serde_json's raw-value key goes to the `Value` reader
+                // (see `wire::RAW_VALUE_TOKEN`).
+                if let Some(first) = map.next_key::<Text<'de>>()? {
+                    if first.as_str() == crate::wire::RAW_VALUE_TOKEN {
+                        return Err(de::Error::custom("serde_json's raw-value key"));
+                    }
+                    map.next_value::<IgnoredAny>()?;
+                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                }
+                Ok(DataValue::Other)
+            }
+        }
+        deserializer.deserialize_any(DataVisitor)
+    }
+}
+
+/// `transfer_data`'s items, collected into a vector that starts with room for a typical push
+/// (JSON gives no length, and an item is a few hundred bytes to move at each doubling).
+struct FastItems<'de>(Vec<FastItem<'de>>);
+
+impl<'de> Deserialize<'de> for FastItems<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemsVisitor;
+        impl<'de> Visitor<'de> for ItemsVisitor {
+            type Value = FastItems<'de>;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("an array of items")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(256).min(1024));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(FastItems(items))
+            }
+        }
+        deserializer.deserialize_seq(ItemsVisitor)
+    }
 }
 
 /// How many schema field names there are over all types.
 const ITEM_DATA_SLOTS: usize = 7;
 
 impl<'de> ItemData<'de> {
-    fn get(&self, name: &str) -> Option<&Scalar<'de>> {
+    fn get(&self, name: &str) -> Option<&DataValue<'de>> {
         self.slots.get(field_slot(name)?)?.as_ref()
     }
 }

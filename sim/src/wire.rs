@@ -159,9 +159,10 @@ pub fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
     map.next_value::<IgnoredAny>().map(|_| ())
 }
 
-/// The key by which serde_json (its `raw_value` feature is on in this workspace) marks an
-/// object that a `Value` reads as the JSON text of its one value.
-const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+/// The key serde_json reserves for its raw values (its `raw_value` feature is on in this
+/// workspace). A body read from text does not use it, but an object with it is left to the
+/// `Value` reader all the same, so that no reading of serde_json's can differ from ours.
+pub(crate) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 /// Reads a `T` from a JSON object; anything but an object, or a raw-value object, is an error.
 pub fn object<'de, D: Deserializer<'de>, T: ObjectFields<'de>>(
@@ -177,9 +178,7 @@ pub fn object<'de, D: Deserializer<'de>, T: ObjectFields<'de>>(
             let mut value = T::default();
             while let Some(key) = map.next_key::<Text<'de>>()? {
                 if key.as_str() == RAW_VALUE_TOKEN {
-                    // serde_json's `Value` reads such an object as the JSON text it holds; leave
-                    // it to the `Value` reader.
-                    return Err(de::Error::custom("a raw-value object"));
+                    return Err(de::Error::custom("serde_json's raw-value key"));
                 }
                 value.field(key, &mut map)?;
             }
