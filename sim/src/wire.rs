@@ -229,6 +229,14 @@ impl JsonWriter {
     pub fn string(&mut self, text: &str) -> &mut Self {
         self.buffer.reserve(text.len() + 2);
         self.buffer.push('"');
+        if !text
+            .bytes()
+            .any(|byte| byte < 0x20 || byte == b'"' || byte == b'\\')
+        {
+            self.buffer.push_str(text);
+            self.buffer.push('"');
+            return self;
+        }
         let mut clean_from = 0;
         for (at, byte) in text.bytes().enumerate() {
             let escape = match byte {
