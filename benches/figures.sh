@@ -89,8 +89,12 @@ load30|all)
   stop_serve
   ;;&
 memory|all)
-  echo "== peak RSS of the standard workload"
-  /usr/bin/time -v "$BIN" load --target memory --sessions 1000 --accounts 50 --transfers 10000 --records 2000000 --provider-budget real --concurrency 64 --duration 90s --json "$OUT/standard.json" 2>"$OUT/standard.time" | tee "$OUT/standard.txt"
-  grep -E 'Maximum resident|Elapsed' "$OUT/standard.time"
+  echo "== the standard workload: pipelined (two threads) and --single-thread, peak RSS"
+  STANDARD=(--target memory --sessions 1000 --accounts 50 --transfers 10000 --records 2000000 --provider-budget real --concurrency 64 --no-progress)
+  for run in 1 2 3; do
+    /usr/bin/time -v "$BIN" load "${STANDARD[@]}" --json "$OUT/standard-$run.json" 2>"$OUT/standard-$run.time" | grep -E '^(transfers|throughput)'
+    grep -E 'Maximum resident|Elapsed|User time|System time' "$OUT/standard-$run.time"
+    /usr/bin/time -v "$BIN" load "${STANDARD[@]}" --single-thread --json "$OUT/standard-single-$run.json" 2>"$OUT/standard-single-$run.time" | grep -E '^throughput' | sed 's/^/single-thread /'
+  done
   ;;
 esac
