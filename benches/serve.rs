@@ -5,7 +5,9 @@
 //! own 2-thread tokio runtime; a reqwest client sends batches of 64 requests, 16 at a time
 //! (keep-alive connections).
 //! - `triggers`: `POST /api/push/transfer` with one item on an unconfigured session (accepted and
-//!   queued: this measures the HTTP path and the API layer, not provider work).
+//!   queued: this measures the HTTP path and the API layer, not provider work). A key may have
+//!   10,000 transfers queued, so every 9,000 triggers the session is deleted and a fresh one
+//!   initiated (two requests in 9,000, inside the timing).
 //! - `data_pages`: `GET /api/pull/data` of a completed pull of 100 contacts, 100 rows a page.
 //!
 //! The throughput element is one request.
@@ -30,8 +32,26 @@ struct Server {
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
     base: String,
-    push_session: String,
+    /// The unconfigured push session and how many triggers it has queued.
+    push_session: Mutex<(String, usize)>,
     pull_transfer: String,
+}
+
+/// Triggers queued on one push session before it is replaced (the key's limit is 10,000).
+const TRIGGERS_PER_SESSION: usize = 9_000;
+
+/// A push session to queue triggers on.
+async fn push_session(client: &reqwest::Client, base: &str) -> String {
+    let initiate = json!({"schema": [{"endgrate_type": "crm-contact"}], "save_session": true});
+    let (status, push) = call(
+        client,
+        "POST",
+        &format!("{base}/api/session/initiate"),
+        Some(&initiate),
+    )
+    .await;
+    assert_eq!(status, 200, "initiate: {push}");
+    push["session_id"].as_str().unwrap_or_default().to_owned()
 }
 
 async fn call(
@@ -102,15 +122,14 @@ fn start() -> Server {
         let (status, answer) = call(&client, "POST", &format!("{base}/api/pull/transfer"), Some(&trigger)).await;
         assert_eq!(status, 200, "the synchronous pull: {answer}");
         let pull_transfer = answer["transfer_id"].as_str().unwrap_or_default().to_owned();
-        let (_, push) = call(&client, "POST", &format!("{base}/api/session/initiate"), Some(&initiate)).await;
-        let push_session = push["session_id"].as_str().unwrap_or_default().to_owned();
+        let push_session = push_session(&client, &base).await;
         (base, push_session, pull_transfer, client)
     });
     Server {
         runtime,
         client,
         base,
-        push_session,
+        push_session: Mutex::new((push_session, 0)),
         pull_transfer,
     }
 }
@@ -136,20 +155,45 @@ fn batch(server: &Server, method: &'static str, url: &str, body: Option<Value>) 
     });
 }
 
+/// The push session for the next batch of triggers: the current one, or a fresh one once the
+/// current one has queued [`TRIGGERS_PER_SESSION`].
+fn next_push_session(server: &Server) -> String {
+    let mut current = server
+        .push_session
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if current.1 + BATCH > TRIGGERS_PER_SESSION {
+        let old = current.0.clone();
+        let fresh = server.runtime.block_on(async {
+            let delete = json!({"session_id": old});
+            let url = format!("{}/api/session/delete", server.base);
+            let (status, answer) = call(&server.client, "POST", &url, Some(&delete)).await;
+            assert_eq!(status, 200, "delete: {answer}");
+            push_session(&server.client, &server.base).await
+        });
+        *current = (fresh, 0);
+    }
+    current.1 += BATCH;
+    current.0.clone()
+}
+
 fn serve_loopback(c: &mut Criterion) {
     let server = start();
     let mut group = c.benchmark_group("serve");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(5));
-    let trigger = json!({
-        "session_id": server.push_session,
-        "endgrate_type": "crm-contact",
-        "transfer_data": [{"data": {"last_name": "Bench", "email": "b@example.com"}}],
-    });
     let trigger_url = format!("{}/api/push/transfer", server.base);
     group.bench_function("triggers", |b| {
-        b.iter(|| batch(&server, "POST", &trigger_url, Some(trigger.clone())));
+        b.iter(|| {
+            let session_id = next_push_session(&server);
+            let trigger = json!({
+                "session_id": session_id,
+                "endgrate_type": "crm-contact",
+                "transfer_data": [{"data": {"last_name": "Bench", "email": "b@example.com"}}],
+            });
+            batch(&server, "POST", &trigger_url, Some(trigger));
+        });
     });
     let data_url = format!(
         "{}/api/pull/data?transfer_id={}&endgrate_type=crm-contact&limit=100",
