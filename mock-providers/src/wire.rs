@@ -1,16 +1,28 @@
 //! Writing JSON answers straight into a byte buffer, byte for byte as the compact rendering of
 //! the equivalent `serde_json::Value` (`Value::to_string`) would write them.
 //!
-//! Strings, keys and numbers go through serde_json's own serializer, so escaping and number
-//! forms cannot drift from the `Value` rendering; the structure (`{`, `:`, `,`) is written here,
+//! Strings that need escaping and non-string values go through serde_json's own serializer;
+//! strings with nothing to escape and unsigned numbers are written here, and the tests hold both
+//! to the `Value` rendering; the structure (`{`, `:`, `,`) is written here,
 //! without spaces, as serde_json's compact formatter writes it. [`Object`] keeps serde_json's
 //! map semantics with `preserve_order`: keys in insertion order, and inserting a key again
 //! replaces its value where it stands.
 
 use serde_json::Value;
 
-/// A JSON string, escaped as serde_json escapes it.
+/// A JSON string, escaped as serde_json escapes it. A string with nothing to escape (no `"`,
+/// `\\` or control character: every stored name and most values) is copied whole.
 pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
+    if !s
+        .bytes()
+        .any(|byte| byte < 0x20 || byte == b'"' || byte == b'\\')
+    {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     serde_json::to_writer(&mut *out, s).expect("writing JSON into a Vec cannot fail");
 }
 
@@ -19,9 +31,9 @@ pub(crate) fn value(out: &mut Vec<u8>, v: &Value) {
     serde_json::to_writer(&mut *out, v).expect("writing JSON into a Vec cannot fail");
 }
 
-/// An unsigned number.
+/// An unsigned number, in decimal.
 pub(crate) fn number(out: &mut Vec<u8>, n: u64) {
-    serde_json::to_writer(&mut *out, &n).expect("writing JSON into a Vec cannot fail");
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// `"key":`.
@@ -101,10 +113,31 @@ mod tests {
             "quote \" backslash \\ slash /",
             "control \u{0} \u{1f} \n \t \r \u{8} \u{c}",
             "unicode é ü 漢字 😀 \u{2028} \u{7f}",
+            "tail quote\"",
+            "\\",
         ] {
             let mut out = Vec::new();
             string(&mut out, s);
             assert_eq!(out, Value::String(s.to_owned()).to_string().into_bytes());
+        }
+    }
+
+    #[test]
+    fn numbers_write_as_values_do() {
+        for n in [
+            0,
+            7,
+            10,
+            99,
+            100,
+            12_345,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            number(&mut out, n);
+            assert_eq!(out, Value::from(n).to_string().into_bytes());
         }
     }
 
