@@ -854,7 +854,7 @@ impl<'de> ObjectFields<'de> for ItemData<'de> {
     }
 }
 
-crate::deserialize_object!(FastTrigger, FastItem, ItemData);
+crate::deserialize_object!(FastTrigger, ItemData);
 
 impl<'de> ObjectFields<'de> for FastTrigger<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
@@ -879,15 +879,11 @@ impl<'de> ObjectFields<'de> for FastTrigger<'de> {
     }
 }
 
-impl<'de> ObjectFields<'de> for FastItem<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "id" => self.id = map.next_value()?,
-            "internal_id" => self.internal_id = map.next_value()?,
-            "data" => self.data = map.next_value()?,
-            _ => skip(map)?,
-        }
-        Ok(())
+crate::object_fields! {
+    FastItem {
+        "id" => id,
+        "internal_id" => internal_id,
+        "data" => data,
     }
 }
 

@@ -202,6 +202,31 @@ macro_rules! deserialize_object {
     };
 }
 
+/// Implements [`ObjectFields`], and `Deserialize` through it, for structs with one lifetime
+/// read field by field: each listed key (a pattern) is read into its field, any other key is
+/// skipped.
+#[macro_export]
+macro_rules! object_fields {
+    ($($name:ident { $($key:pat => $field:ident),+ $(,)? })+) => {
+        $(
+            impl<'de> $crate::wire::ObjectFields<'de> for $name<'de> {
+                fn field<A: serde::de::MapAccess<'de>>(
+                    &mut self,
+                    key: $crate::wire::Text<'de>,
+                    map: &mut A,
+                ) -> Result<(), A::Error> {
+                    match key.as_str() {
+                        $($key => self.$field = map.next_value()?,)+
+                        _ => $crate::wire::skip(map)?,
+                    }
+                    Ok(())
+                }
+            }
+            $crate::deserialize_object!($name);
+        )+
+    };
+}
+
 /// Appends JSON text to a buffer. It is a `String` throughout (every append is text), so the
 /// result needs no UTF-8 check; strings are escaped exactly as `serde_json` escapes them.
 #[derive(Debug, Default)]

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use http::Method;
-use serde::de::MapAccess;
 use serde_json::{Map, Value};
 use transfersim_mock_providers::{ProviderRequest, ProviderResponse};
 
@@ -18,7 +17,7 @@ use crate::connector::{
 };
 use crate::engine::{Budget, ReportedUsage};
 use crate::schema::EndgrateType;
-use crate::wire::{JsonWriter, ObjectFields, Text, skip};
+use crate::wire::{JsonWriter, Text};
 
 /// Hubspot's largest batch and page.
 pub const BATCH_SIZE: usize = 100;
@@ -496,111 +495,39 @@ struct ErrorContext<'de> {
     ids: Option<Vec<Text<'de>>>,
 }
 
-crate::deserialize_object!(
-    ListAnswer,
-    ListResult,
-    Paging,
-    PagingNext,
-    BatchAnswer,
-    BatchResult,
-    EchoedProperties,
-    BatchError,
-    ErrorContext,
-);
-
-impl<'de> ObjectFields<'de> for ListAnswer<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "results" => self.results = map.next_value()?,
-            "paging" => self.paging = map.next_value()?,
-            _ => skip(map)?,
-        }
-        Ok(())
+crate::object_fields! {
+    ListAnswer {
+        "results" => results,
+        "paging" => paging,
     }
-}
-
-impl<'de> ObjectFields<'de> for ListResult<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "id" => self.id = map.next_value()?,
-            "properties" => self.properties = map.next_value()?,
-            _ => skip(map)?,
-        }
-        Ok(())
+    ListResult {
+        "id" => id,
+        "properties" => properties,
     }
-}
-
-impl<'de> ObjectFields<'de> for Paging<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "next" => self.next = map.next_value()?,
-            _ => skip(map)?,
-        }
-        Ok(())
+    Paging {
+        "next" => next,
     }
-}
-
-impl<'de> ObjectFields<'de> for PagingNext<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "after" => self.after = map.next_value()?,
-            _ => skip(map)?,
-        }
-        Ok(())
+    PagingNext {
+        "after" => after,
     }
-}
-
-impl<'de> ObjectFields<'de> for BatchAnswer<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "results" => self.results = map.next_value()?,
-            "errors" => self.errors = map.next_value()?,
-            _ => skip(map)?,
-        }
-        Ok(())
+    BatchAnswer {
+        "results" => results,
+        "errors" => errors,
     }
-}
-
-impl<'de> ObjectFields<'de> for BatchResult<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "id" => self.id = map.next_value()?,
-            "properties" => self.properties = map.next_value()?,
-            "new" => self.new = map.next_value()?,
-            _ => skip(map)?,
-        }
-        Ok(())
+    BatchResult {
+        "id" => id,
+        "properties" => properties,
+        "new" => new,
     }
-}
-
-impl<'de> ObjectFields<'de> for EchoedProperties<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            EXTERNAL_ID_PROPERTY => self.external_id = map.next_value()?,
-            _ => skip(map)?,
-        }
-        Ok(())
+    EchoedProperties {
+        EXTERNAL_ID_PROPERTY => external_id,
     }
-}
-
-impl<'de> ObjectFields<'de> for BatchError<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "message" => self.message = map.next_value()?,
-            "context" => self.context = map.next_value()?,
-            _ => skip(map)?,
-        }
-        Ok(())
+    BatchError {
+        "message" => message,
+        "context" => context,
     }
-}
-
-impl<'de> ObjectFields<'de> for ErrorContext<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "ids" => self.ids = map.next_value()?,
-            _ => skip(map)?,
-        }
-        Ok(())
+    ErrorContext {
+        "ids" => ids,
     }
 }
 

@@ -6,7 +6,6 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use http::Method;
-use serde::de::MapAccess;
 use serde_json::{Map, Value};
 use transfersim_mock_providers::{ProviderRequest, ProviderResponse};
 
@@ -18,7 +17,7 @@ use crate::connector::{
 };
 use crate::engine::{Budget, ReportedUsage};
 use crate::schema::EndgrateType;
-use crate::wire::{JsonWriter, ObjectFields, Text, skip};
+use crate::wire::{JsonWriter, Text};
 
 /// Salesforce's largest composite batch.
 pub const BATCH_SIZE: usize = 200;
@@ -397,41 +396,21 @@ struct CompositeError<'de> {
     message: Option<Text<'de>>,
 }
 
-crate::deserialize_object!(QueryAnswer, CompositeResult, CompositeError);
-
-impl<'de> ObjectFields<'de> for QueryAnswer<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "records" => self.records = map.next_value()?,
-            "done" => self.done = map.next_value()?,
-            "nextRecordsUrl" => self.next_records_url = map.next_value()?,
-            _ => skip(map)?,
-        }
-        Ok(())
+crate::object_fields! {
+    QueryAnswer {
+        "records" => records,
+        "done" => done,
+        "nextRecordsUrl" => next_records_url,
     }
-}
-
-impl<'de> ObjectFields<'de> for CompositeResult<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "success" => self.success = map.next_value()?,
-            "id" => self.id = map.next_value()?,
-            "created" => self.created = map.next_value()?,
-            "errors" => self.errors = map.next_value()?,
-            _ => skip(map)?,
-        }
-        Ok(())
+    CompositeResult {
+        "success" => success,
+        "id" => id,
+        "created" => created,
+        "errors" => errors,
     }
-}
-
-impl<'de> ObjectFields<'de> for CompositeError<'de> {
-    fn field<A: MapAccess<'de>>(&mut self, key: Text<'de>, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "statusCode" => self.status_code = map.next_value()?,
-            "message" => self.message = map.next_value()?,
-            _ => skip(map)?,
-        }
-        Ok(())
+    CompositeError {
+        "statusCode" => status_code,
+        "message" => message,
     }
 }
 
